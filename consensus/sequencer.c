@@ -1,0 +1,1 @@
+/* placeholder */ typedef int rk_consensus_placeholder;
