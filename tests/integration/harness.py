@@ -1,0 +1,226 @@
+"""Integration harness: starts one server under test on a free 127.0.0.1 port
+with a fresh data dir, waits until it completes a real session handshake, and
+stops it at the end. The same zoo.cfg drives either target:
+
+  RK_TARGET=ringkeeper (default)  RK_BIN (default build/bin/ringkeeper),
+                                   started as BIN zoo.cfg --port N --data-dir D
+  RK_TARGET=zookeeper              Apache ZooKeeper's ZooKeeperServerMain from
+                                   the Debian jars (or ZK_CLASSPATH / ZK_HOME)
+
+Run under /usr/bin/python3, which sees Debian's python3-kazoo.
+"""
+import atexit
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import zkwire
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+TARGET = os.environ.get("RK_TARGET", "ringkeeper")
+START_TIMEOUT_S = float(os.environ.get("RK_START_TIMEOUT", "30"))
+
+_live = set()  # servers to stop at interpreter exit
+
+
+def _stop_all():
+    for s in list(_live):
+        s.destroy()
+
+
+atexit.register(_stop_all)
+# SIGTERM (from tools/test's timeout or trap) must still run atexit.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def zookeeper_classpath():
+    """The jars ZooKeeperServerMain needs. Debian's zookeeper.jar names its
+    dependencies in its manifest Class-Path, so it is enough on its own."""
+    if os.environ.get("ZK_CLASSPATH"):
+        return os.environ["ZK_CLASSPATH"]
+    home = os.environ.get("ZK_HOME")
+    if home:  # an upstream tarball layout
+        jars = glob.glob(os.path.join(home, "lib", "*.jar"))
+        jars += glob.glob(os.path.join(home, "zookeeper-*.jar"))
+        if jars:
+            return ":".join(sorted(jars))
+    for jar in ("/usr/share/java/zookeeper.jar",
+                *sorted(glob.glob("/usr/share/java/zookeeper-3*.jar"))):
+        if os.path.exists(jar):
+            return jar
+    raise RuntimeError("no ZooKeeper jars: install Debian's zookeeper "
+                       "package or set ZK_CLASSPATH / ZK_HOME")
+
+
+class Server:
+    """One server process. start()/stop()/restart() keep port and data dir,
+    so a restart shows what the server recovers from disk."""
+
+    def __init__(self, tick_ms=2000, target=None):
+        self.target = target or TARGET
+        self.tick_ms = tick_ms
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="rk-it-")
+        self.data_dir = os.path.join(self.dir, "data")
+        os.mkdir(self.data_dir)
+        self.cfg = os.path.join(self.dir, "zoo.cfg")
+        self.log_path = os.path.join(self.dir, "server.log")
+        self.proc = None
+        with open(self.cfg, "w") as f:
+            f.write("tickTime=%d\n" % tick_ms)
+            f.write("dataDir=%s\n" % self.data_dir)
+            f.write("clientPort=%d\n" % self.port)
+            f.write("clientPortAddress=127.0.0.1\n")
+            f.write("maxClientCnxns=0\n")  # the churn test opens 100 sessions
+            f.write("4lw.commands.whitelist=*\n")
+            f.write("admin.enableServer=false\n")
+
+    @property
+    def hosts(self):
+        return "127.0.0.1:%d" % self.port
+
+    def command(self):
+        if self.target == "zookeeper":
+            java = shutil.which("java") or "/usr/bin/java"
+            return [java, "-Xmx512m", "-XX:+UseSerialGC",
+                    "-Dzookeeper.4lw.commands.whitelist=*",
+                    "-Dzookeeper.admin.enableServer=false",
+                    "-cp", zookeeper_classpath(),
+                    "org.apache.zookeeper.server.ZooKeeperServerMain", self.cfg]
+        rk_bin = os.environ.get("RK_BIN", os.path.join(ROOT, "build/bin/ringkeeper"))
+        cmd = [rk_bin, self.cfg, "--port", str(self.port), "--data-dir", self.data_dir]
+        if os.environ.get("RK_CORES"):
+            cmd += ["--cores", os.environ["RK_CORES"]]
+        return cmd
+
+    def start(self):
+        log = open(self.log_path, "ab")
+        # Same process group as the runner, so tools/test's timeout reaches it.
+        self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
+                                     stdout=log, stderr=subprocess.STDOUT,
+                                     cwd=self.dir)
+        log.close()
+        _live.add(self)
+        try:
+            self.wait_ready()
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def wait_ready(self):
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited with %s during startup:\n%s"
+                                   % (self.proc.returncode, self.log_tail()))
+            try:
+                c = zkwire.Conn(self.port, io_timeout=2.0)
+                try:
+                    if c.handshake(10000)[0] > 0:
+                        c.close_session()
+                        return
+                finally:
+                    c.close()
+            except (OSError, EOFError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server not ready after %.0f s:\n%s"
+                                   % (START_TIMEOUT_S, self.log_tail()))
+            time.sleep(0.1)
+
+    def log_tail(self, n=30):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self, kill=False):
+        """SIGTERM (or SIGKILL with kill=True), escalating after 10 s."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def restart(self, kill=False):
+        self.stop(kill=kill)
+        return self.start()
+
+    def destroy(self):
+        self.stop()
+        _live.discard(self)
+        if not os.environ.get("RK_KEEP_DATA"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class ServerTestCase(unittest.TestCase):
+    """One server per test class (JVM start-up is the slow part); each test
+    works under its own znode path, self.path."""
+
+    tick_ms = 2000
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(tick_ms=cls.tick_ms)
+        try:
+            cls.server.start()
+        except Exception:
+            cls.server.destroy()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.destroy()
+
+    def setUp(self):
+        self.path = "/" + self.id().rsplit(".", 1)[-1]
+
+    def kazoo(self, **kw):
+        """A started kazoo client, stopped and closed after the test."""
+        from kazoo.client import KazooClient
+        kw.setdefault("timeout", 10.0)
+        c = KazooClient(hosts=kw.pop("hosts", self.server.hosts), **kw)
+        c.start(timeout=15)
+        self.addCleanup(close_quietly, c)
+        return c
+
+    def raw(self, timeout_ms=10000):
+        """A raw wire session (zkwire.Conn), closed after the test."""
+        c = zkwire.session(self.server.port, timeout_ms)
+        self.addCleanup(c.close)
+        return c
+
+
+def close_quietly(client):
+    try:
+        client.stop()
+        client.close()
+    except Exception:
+        pass
+
+
+def wait_until(pred, timeout_s, step_s=0.05):
+    """Polls pred() until true; returns its last value."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        v = pred()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(step_s)

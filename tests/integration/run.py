@@ -1,0 +1,49 @@
+#!/usr/bin/python3
+"""Runs the integration tests (every test_*.py here, or the names given, e.g.
+`run.py test_acl test_watches.WatchTest.test_exists_watch`) and closes with
+`N passed, N failed`. A test whose class could not start its server counts
+as failed, so a server that does not start cannot pass silently."""
+import os
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+
+class CountingResult(unittest.TextTestResult):
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.passed = 0
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self.passed += 1
+
+
+def main(names):
+    loader = unittest.TestLoader()
+    if names:
+        suite = loader.loadTestsFromNames(names)
+    else:
+        suite = loader.discover(HERE, pattern="test_*.py", top_level_dir=HERE)
+    total = suite.countTestCases()
+    print("target: %s, %d tests" % (os.environ.get("RK_TARGET", "ringkeeper"), total),
+          flush=True)
+    start = time.monotonic()
+    runner = unittest.TextTestRunner(resultclass=CountingResult, verbosity=2,
+                                     stream=sys.stdout)
+    result = runner.run(suite)
+    skipped = len(result.skipped)
+    failed = total - result.passed - skipped
+    print("integration time: %.1f s" % (time.monotonic() - start))
+    line = "%d passed, %d failed" % (result.passed, failed)
+    if skipped:
+        line += ", %d skipped" % skipped
+    print(line, flush=True)
+    return 0 if failed == 0 and result.wasSuccessful() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
