@@ -3,6 +3,7 @@
 `run.py test_acl test_watches.WatchTest.test_exists_watch`) and closes with
 `N passed, N failed`. A test whose class could not start its server counts
 as failed, so a server that does not start cannot pass silently."""
+import logging
 import os
 import sys
 import time
@@ -23,6 +24,8 @@ class CountingResult(unittest.TextTestResult):
 
 
 def main(names):
+    # kazoo logs each reconnect at WARNING; the tests assert on states instead.
+    logging.getLogger("kazoo").setLevel(logging.ERROR)
     loader = unittest.TestLoader()
     if names:
         suite = loader.loadTestsFromNames(names)
