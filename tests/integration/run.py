@@ -17,6 +17,16 @@ class CountingResult(unittest.TextTestResult):
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
         self.passed = 0
+        self.class_s = {}  # seconds per test class, set-up included
+
+    def startTest(self, test):
+        self.t0 = time.monotonic()
+        super().startTest(test)
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        name = type(test).__module__ + "." + type(test).__name__
+        self.class_s[name] = self.class_s.get(name, 0) + time.monotonic() - self.t0
 
     def addSuccess(self, test):
         super().addSuccess(test)
@@ -40,6 +50,8 @@ def main(names):
     result = runner.run(suite)
     skipped = len(result.skipped)
     failed = total - result.passed - skipped
+    for name, secs in sorted(result.class_s.items()):
+        print("  %6.1f s  %s" % (secs, name))
     print("integration time: %.1f s" % (time.monotonic() - start))
     line = "%d passed, %d failed" % (result.passed, failed)
     if skipped:
