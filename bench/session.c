@@ -1,0 +1,433 @@
+/* Session I/O for ringkeeper-bench: connect, handshake, pipelined requests
+ * batched into one send per wakeup, replies parsed straight out of a large
+ * receive buffer, pings when idle and a clean closeSession at the end.
+ * Every wait has a deadline, so a dead or stalled server fails the session
+ * (naming the server) instead of hanging the run. */
+#include "bench/session.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bench/wire.h"
+#include "core/log.h"
+
+/* recv() calls per readiness event before yielding to other sessions. */
+#define READ_ROUNDS_MAX	    4
+#define FAILURES_LOGGED_MAX 4
+/* What the ConnectRequest asks for; the server may negotiate it down. */
+#define SESSION_TIMEOUT_MS 30000
+/* Room in wbuf for a ConnectRequest, a ping and a closeSession. */
+#define WBUF_SLACK_BYTES 256
+
+static _Atomic int failures_logged;
+
+static uint64_t timeout_ns(const struct session *s)
+{
+	return (uint64_t)(s->w->b->cfg.timeout_s * 1e9);
+}
+
+int session_init(struct session *s, struct worker *w, int index, int inflight)
+{
+	struct bench *b = w->b;
+	memset(s, 0, sizeof *s);
+	s->w = w;
+	s->index = index;
+	s->server = &b->servers[index % b->server_count];
+	s->fd = -1;
+	s->xid_next = 1;
+	s->slot_cap = (uint32_t)inflight;
+	s->slots = calloc(s->slot_cap, sizeof *s->slots);
+	size_t per_req = (size_t)b->cfg.value_size + (size_t)b->path_max + 64;
+	size_t rcap = (size_t)inflight * (per_req + 64) + 4096;
+	s->rbuf_cap = rcap < (16u << 10) ? (16u << 10) : rcap > (1u << 20) ? (1u << 20) : rcap;
+	s->rbuf = malloc(s->rbuf_cap);
+	size_t wcap = (size_t)inflight * per_req + WBUF_SLACK_BYTES;
+	jute_out_init(&s->wbuf, wcap, wcap);
+	if (!s->slots || !s->rbuf || s->wbuf.err)
+		return -ENOMEM;
+	return 0;
+}
+
+void session_free(struct session *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	free(s->slots);
+	free(s->rbuf);
+	jute_out_free(&s->wbuf);
+}
+
+static void session_end(struct session *s, enum sess_state state)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	s->state = state;
+	s->w->sessions_live--;
+}
+
+int session_fail(struct session *s, int err, const char *fmt, ...)
+{
+	if (!session_live(s))
+		return err ? err : -EPROTO;
+	if (atomic_fetch_add(&failures_logged, 1) < FAILURES_LOGGED_MAX) {
+		char what[256];
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(what, sizeof what, fmt, ap);
+		va_end(ap);
+		log_error("server %s: session %d: %s%s%s", s->server->name, s->index, what,
+			  err ? ": " : "", err ? strerror(-err) : "");
+	}
+	atomic_store(&s->w->b->abort_run, 1);
+	s->w->failed_sessions++;
+	session_end(s, SESS_FAILED);
+	return err ? err : -EPROTO;
+}
+
+static int set_poll_out(struct session *s, bool on)
+{
+	struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = s};
+	if (epoll_ctl(s->w->epfd, EPOLL_CTL_MOD, s->fd, &ev) < 0)
+		return session_fail(s, -errno, "epoll_ctl");
+	s->poll_out = on;
+	return 0;
+}
+
+/* Writes out wbuf; whatever the socket does not take waits for EPOLLOUT. */
+static int session_flush(struct session *s)
+{
+	while (s->wbuf_sent < s->wbuf.len) {
+		ssize_t n = send(s->fd, s->wbuf.buf + s->wbuf_sent, s->wbuf.len - s->wbuf_sent,
+				 MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return s->poll_out ? 0 : set_poll_out(s, true);
+			return session_fail(s, -errno, "send");
+		}
+		s->wbuf_sent += (size_t)n;
+	}
+	jute_out_reset(&s->wbuf);
+	s->wbuf_sent = 0;
+	return s->poll_out ? set_poll_out(s, false) : 0;
+}
+
+/* Drops what has been sent so new frames append behind the unsent rest. */
+static void wbuf_compact(struct session *s)
+{
+	if (s->wbuf_sent == 0)
+		return;
+	memmove(s->wbuf.buf, s->wbuf.buf + s->wbuf_sent, s->wbuf.len - s->wbuf_sent);
+	s->wbuf.len -= s->wbuf_sent;
+	s->wbuf_sent = 0;
+}
+
+static void push_request(struct session *s, const struct op *op, uint64_t now)
+{
+	RK_ASSERT(s->slot_count < s->slot_cap);
+	wbuf_compact(s);
+	int32_t xid = s->xid_next++;
+	if (s->xid_next < 0)
+		s->xid_next = 1;
+	workload_put(s, op, xid);
+	RK_ASSERT(!s->wbuf.err);
+	uint32_t at = (s->slot_head + s->slot_count) % s->slot_cap;
+	s->slots[at] =
+	    (struct slot){.start_ns = op->start_ns, .xid = xid, .key = op->key, .kind = op->kind};
+	if (s->slot_count++ == 0)
+		s->last_progress_ns = now;
+	s->last_send_ns = now;
+}
+
+static void send_bare(struct session *s, int32_t xid, enum zk_op type, uint64_t now)
+{
+	wbuf_compact(s);
+	wire_put_bare(&s->wbuf, xid, type);
+	RK_ASSERT(!s->wbuf.err);
+	s->last_send_ns = now;
+	session_flush(s);
+}
+
+void session_open(struct session *s, uint64_t now)
+{
+	const struct server *srv = s->server;
+	s->state = SESS_CONNECTING;
+	s->deadline_ns = now + timeout_ns(s);
+	s->fd = socket(srv->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->fd < 0) {
+		session_fail(s, -errno, "socket");
+		return;
+	}
+	int one = 1;
+	setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (connect(s->fd, (const struct sockaddr *)&srv->addr, srv->addr_len) < 0 &&
+	    errno != EINPROGRESS) {
+		session_fail(s, -errno, "connect");
+		return;
+	}
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = s};
+	if (epoll_ctl(s->w->epfd, EPOLL_CTL_ADD, s->fd, &ev) < 0) {
+		session_fail(s, -errno, "epoll_ctl");
+		return;
+	}
+	s->poll_out = true;
+}
+
+static int on_connected(struct session *s, uint64_t now)
+{
+	int soerr = 0;
+	socklen_t len = sizeof soerr;
+	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+		return session_fail(s, -errno, "getsockopt");
+	if (soerr)
+		return session_fail(s, -soerr, "connect");
+	wire_put_connect(&s->wbuf, SESSION_TIMEOUT_MS);
+	s->state = SESS_HANDSHAKE;
+	s->deadline_ns = now + timeout_ns(s);
+	return session_flush(s);
+}
+
+static int on_connect_reply(struct session *s, struct jute_in *in, uint64_t now)
+{
+	struct wire_connect_reply r;
+	if (wire_get_connect(in, &r))
+		return session_fail(s, -EBADMSG, "malformed ConnectResponse");
+	if (r.timeout_ms <= 0)
+		return session_fail(s, 0, "server refused the session (timeout %d)", r.timeout_ms);
+	s->session_id = r.session_id;
+	s->timeout_ms = r.timeout_ms;
+	s->state = SESS_SYNCING;
+	s->deadline_ns = now + timeout_ns(s);
+	push_request(s, &(struct op){.kind = OPK_SYNC, .start_ns = now}, now);
+	return session_flush(s);
+}
+
+static int on_sync_reply(struct session *s, int32_t err, uint64_t now)
+{
+	if (err != ZOK)
+		return session_fail(s, 0, "sync: %s (%d)", proto_err_name(err), err);
+	s->state = SESS_ACTIVE;
+	s->w->sessions_ready++;
+	return 0;
+}
+
+static int on_frame(struct session *s, const uint8_t *p, uint32_t len, uint64_t now)
+{
+	struct jute_in in = jute_in_make(p, len);
+	if (s->state == SESS_HANDSHAKE)
+		return on_connect_reply(s, &in, now);
+	struct wire_reply_header h;
+	if (wire_get_header(&in, &h))
+		return session_fail(s, -EBADMSG, "malformed reply header");
+	if (h.xid == XID_PING) {
+		s->ping_outstanding = false;
+		return 0;
+	}
+	if (h.xid == XID_NOTIFICATION)
+		return 0;
+	if (s->state == SESS_CLOSING && s->slot_count == 0 && h.xid == s->close_xid) {
+		session_end(s, SESS_CLOSED);
+		return 0;
+	}
+	if (s->slot_count == 0 || s->slots[s->slot_head].xid != h.xid)
+		return session_fail(s, -EPROTO, "reply xid %d, expected %d (err %d)", h.xid,
+				    s->slot_count ? s->slots[s->slot_head].xid : 0, h.err);
+	struct slot sl = s->slots[s->slot_head];
+	s->slot_head = s->slot_head + 1 == s->slot_cap ? 0 : s->slot_head + 1;
+	s->slot_count--;
+	s->last_progress_ns = now;
+	if (sl.kind == OPK_SYNC)
+		return on_sync_reply(s, h.err, now);
+	return workload_reply(s, &sl, h.err, &in, now);
+}
+
+/* Hands every complete frame in rbuf to on_frame, keeps a partial tail and
+ * grows rbuf (bounded) if that tail is the start of an oversized frame. */
+static int parse_frames(struct session *s, uint64_t now)
+{
+	size_t off = 0;
+	size_t need = 0;
+	int err = 0;
+	while (!err && session_live(s) && s->rbuf_len - off >= ZK_FRAME_HEADER_BYTES) {
+		uint32_t len = jute_be32_get(s->rbuf + off);
+		if (len > FRAME_BYTES_MAX)
+			return session_fail(s, -EMSGSIZE, "reply frame of %u bytes", len);
+		if (s->rbuf_len - off - ZK_FRAME_HEADER_BYTES < len) {
+			need = ZK_FRAME_HEADER_BYTES + (size_t)len;
+			break;
+		}
+		err = on_frame(s, s->rbuf + off + ZK_FRAME_HEADER_BYTES, len, now);
+		off += ZK_FRAME_HEADER_BYTES + len;
+	}
+	if (err || !session_live(s))
+		return err;
+	memmove(s->rbuf, s->rbuf + off, s->rbuf_len - off);
+	s->rbuf_len -= off;
+	if (need > s->rbuf_cap) {
+		uint8_t *nb = realloc(s->rbuf, need);
+		if (!nb)
+			return session_fail(s, -ENOMEM, "receive buffer of %zu bytes", need);
+		s->rbuf = nb;
+		s->rbuf_cap = need;
+	}
+	return 0;
+}
+
+static int session_read(struct session *s, uint64_t now)
+{
+	for (int round = 0; round < READ_ROUNDS_MAX; round++) {
+		size_t room = s->rbuf_cap - s->rbuf_len;
+		ssize_t n = recv(s->fd, s->rbuf + s->rbuf_len, room, 0);
+		if (n == 0) {
+			if (s->state == SESS_CLOSING && s->slot_count == 0) {
+				session_end(s, SESS_CLOSED);
+				return 0;
+			}
+			return session_fail(s, 0, "server closed the connection");
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			return session_fail(s, -errno, "recv");
+		}
+		s->rbuf_len += (size_t)n;
+		int err = parse_frames(s, now);
+		if (err || !session_live(s) || (size_t)n < room)
+			return err;
+	}
+	return 0;
+}
+
+void session_on_event(struct session *s, uint32_t events)
+{
+	uint64_t now = now_ns();
+	int err = 0;
+	switch (s->state) {
+	case SESS_CONNECTING:
+		err = on_connected(s, now);
+		break;
+	case SESS_HANDSHAKE:
+	case SESS_SYNCING:
+	case SESS_ACTIVE:
+	case SESS_CLOSING:
+		if (events & EPOLLOUT)
+			err = session_flush(s);
+		if (!err && session_live(s) && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+			err = session_read(s, now);
+		break;
+	case SESS_IDLE:
+	case SESS_CLOSED:
+	case SESS_FAILED:
+	case SESS_STATE_COUNT:
+		return; /* a stale event for a session closed earlier in the batch */
+	}
+	if (!err && session_live(s))
+		session_drive(s, now);
+}
+
+static void fill(struct session *s, uint64_t now)
+{
+	struct op op;
+	bool queued = false;
+	while (s->slot_count < s->slot_cap && workload_next(s, now, &op)) {
+		push_request(s, &op, now);
+		queued = true;
+	}
+	if (queued)
+		session_flush(s);
+}
+
+static void maybe_ping(struct session *s, uint64_t now)
+{
+	uint64_t idle_ns = (uint64_t)s->timeout_ms * 1000000 / 3;
+	if (s->ping_outstanding || now - s->last_send_ns < idle_ns)
+		return;
+	s->ping_outstanding = true;
+	s->ping_sent_ns = now;
+	send_bare(s, XID_PING, ZOP_PING, now);
+}
+
+void session_drive(struct session *s, uint64_t now)
+{
+	bool aborted = atomic_load_explicit(&s->w->b->abort_run, memory_order_relaxed);
+	switch (s->state) {
+	case SESS_CONNECTING:
+	case SESS_HANDSHAKE:
+	case SESS_SYNCING:
+		if (aborted) /* the run is over before it started; no need to be polite */
+			session_end(s, SESS_CLOSED);
+		break;
+	case SESS_ACTIVE:
+		if (!workload_done(s, now)) {
+			fill(s, now);
+		} else if (s->slot_count == 0) {
+			s->close_xid = s->xid_next++;
+			s->state = SESS_CLOSING;
+			s->deadline_ns = now + timeout_ns(s);
+			send_bare(s, s->close_xid, ZOP_CLOSE_SESSION, now);
+			break;
+		}
+		if (session_live(s))
+			maybe_ping(s, now);
+		break;
+	case SESS_IDLE:
+	case SESS_CLOSING:
+	case SESS_CLOSED:
+	case SESS_FAILED:
+	case SESS_STATE_COUNT:
+		break;
+	}
+}
+
+static const char *const waiting_for[SESS_STATE_COUNT] = {
+    [SESS_CONNECTING] = "TCP connect",
+    [SESS_HANDSHAKE] = "ConnectResponse",
+    [SESS_SYNCING] = "sync reply",
+    [SESS_CLOSING] = "closeSession reply",
+};
+
+void session_tick(struct session *s, uint64_t now)
+{
+	double limit_s = s->w->b->cfg.timeout_s;
+	switch (s->state) {
+	case SESS_CONNECTING:
+	case SESS_HANDSHAKE:
+	case SESS_SYNCING:
+	case SESS_CLOSING:
+		if (now > s->deadline_ns) {
+			session_fail(s, 0, "no %s within %.1f s", waiting_for[s->state], limit_s);
+			return;
+		}
+		break;
+	case SESS_ACTIVE:
+		if (s->slot_count && now - s->last_progress_ns > timeout_ns(s)) {
+			session_fail(s, 0, "no reply for %.1f s with %u requests in flight",
+				     limit_s, s->slot_count);
+			return;
+		}
+		if (s->ping_outstanding && now - s->ping_sent_ns > timeout_ns(s)) {
+			session_fail(s, 0, "no ping reply for %.1f s", limit_s);
+			return;
+		}
+		break;
+	case SESS_IDLE:
+	case SESS_CLOSED:
+	case SESS_FAILED:
+	case SESS_STATE_COUNT:
+		return;
+	}
+	session_drive(s, now);
+}

@@ -1,0 +1,107 @@
+/* One ZooKeeper client session of the bench: a non-blocking socket, a ring
+ * of outstanding requests and fixed read/write buffers, driven by its
+ * worker's epoll loop (session.c) and fed by the workload (workload.c).
+ *
+ * Invariants: ZooKeeper answers a session's requests in the order they were
+ * sent, so the ring is a FIFO and every reply's xid must equal the head's;
+ * pings (xid -2) and notifications (xid -1) live outside the ring. Buffers
+ * never grow during a run except rbuf, once, for a reply larger than any
+ * seen so far (bounded by FRAME_BYTES_MAX). */
+#ifndef RK_BENCH_SESSION_H
+#define RK_BENCH_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bench/bench.h"
+#include "core/jute.h"
+
+enum sess_state {
+	SESS_IDLE = 0,	 /* not yet connecting */
+	SESS_CONNECTING, /* non-blocking TCP connect in progress */
+	SESS_HANDSHAKE,	 /* ConnectRequest sent, waiting for ConnectResponse */
+	SESS_SYNCING,	 /* sync("/") sent so reads see what setup created */
+	SESS_ACTIVE,	 /* issuing the workload (or waiting for the start) */
+	SESS_CLOSING,	 /* closeSession sent, waiting for its reply or EOF */
+	SESS_CLOSED,	 /* closed cleanly; fd closed */
+	SESS_FAILED,	 /* connection, protocol or timeout error; fd closed */
+	SESS_STATE_COUNT,
+};
+
+struct op {
+	enum op_kind kind;
+	uint32_t key;	   /* key index; for setup creates, the setup item */
+	uint64_t start_ns; /* latency origin: send time, or intended time */
+};
+
+struct slot {
+	uint64_t start_ns;
+	int32_t xid;
+	uint32_t key;
+	enum op_kind kind;
+};
+
+struct session {
+	struct worker *w;
+	const struct server *server;
+	int index; /* across the whole run */
+	int fd;
+	enum sess_state state;
+	int32_t xid_next;
+	int32_t close_xid;
+	int32_t timeout_ms; /* negotiated */
+	int64_t session_id;
+
+	struct slot *slots;
+	uint32_t slot_cap;
+	uint32_t slot_head;
+	uint32_t slot_count;
+
+	uint8_t *rbuf;
+	size_t rbuf_len;
+	size_t rbuf_cap;
+	struct jute_out wbuf;
+	size_t wbuf_sent;
+	bool poll_out; /* EPOLLOUT is registered */
+
+	bool ping_outstanding;
+	uint64_t ping_sent_ns;
+	uint64_t deadline_ns; /* of the connect, handshake, sync or close */
+	uint64_t last_send_ns;
+	uint64_t last_progress_ns; /* last reply, or first send into an empty ring */
+
+	/* Open loop: request k is due at sched_origin_ns + k * sched_interval_ns. */
+	uint64_t sched_origin_ns;
+	double sched_interval_ns;
+	uint64_t sched_next;
+	/* Setup: the next prefix component or key to create. */
+	uint32_t setup_next;
+};
+
+int session_init(struct session *s, struct worker *w, int index, int inflight);
+void session_free(struct session *s);
+void session_open(struct session *s, uint64_t now);
+void session_on_event(struct session *s, uint32_t events);
+/* Timeouts, pings and the end of the run: called every few milliseconds. */
+void session_tick(struct session *s, uint64_t now);
+/* Sends whatever the state and the workload allow right now. */
+void session_drive(struct session *s, uint64_t now);
+static inline bool session_live(const struct session *s)
+{
+	return s->state < SESS_CLOSED;
+}
+/* Logs the first few failures of the run and closes the session. err is
+ * -errno (its text is appended) or 0; returns err, or -EPROTO for 0. */
+int session_fail(struct session *s, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* workload.c: what a session sends next and what it makes of replies. */
+bool workload_next(struct session *s, uint64_t now, struct op *op);
+bool workload_done(const struct session *s, uint64_t now);
+void workload_put(struct session *s, const struct op *op, int32_t xid);
+int workload_reply(struct session *s, const struct slot *sl, int32_t err, struct jute_in *in,
+		   uint64_t now);
+/* Open loop: when this session's next request is due, or UINT64_MAX. */
+uint64_t workload_next_due(const struct session *s);
+
+#endif
