@@ -61,6 +61,7 @@ struct bench {
 	/* Offsets in cfg.prefix where each ancestor path ends ("/a", "/a/b"). */
 	int prefix_ends[64];
 	int prefix_depth;
+	int failed_sessions; /* summed by main from the joined workers */
 
 	/* Shared between main and the workers. */
 	_Atomic uint64_t start_ns; /* 0 until main releases the run */

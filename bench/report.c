@@ -83,7 +83,7 @@ static void print_human(const struct bench *b, const struct op_stats *st)
 	       "%d keys\n",
 	       c->sessions, c->inflight, c->threads, c->read_ratio * 100, c->value_size, c->keys);
 	if (c->rate_ops > 0)
-		printf("mode: open loop at %.0f ops/s offered, latency from intended send time\n",
+		printf("mode: open loop at %g ops/s offered, latency from intended send time\n",
 		       c->rate_ops);
 	else
 		printf("mode: closed loop\n");

@@ -122,7 +122,7 @@ static int parse_option(struct bench_config *c, int opt, const char *arg)
 	case OPT_THREADS:
 		return parse_int("threads", arg, 1, THREADS_MAX, &c->threads);
 	case OPT_RATE:
-		return parse_double("rate", arg, 1, 1e9, &c->rate_ops);
+		return parse_double("rate", arg, 0.001, 1e9, &c->rate_ops);
 	case OPT_TIMEOUT:
 		return parse_double("timeout", arg, 0.1, 3600, &c->timeout_s);
 	case OPT_PREFIX:
@@ -286,6 +286,7 @@ static int run_setup(struct bench *b)
 			(double)(now_ns() - t0) / 1e9);
 	else
 		fprintf(stderr, "ringkeeper-bench: setup failed\n");
+	b->failed_sessions += w.failed_sessions;
 	worker_free(&w);
 	return err;
 }
@@ -350,6 +351,7 @@ static int run_load(struct bench *b, struct op_stats *total)
 			err = ws[t].result;
 	}
 	for (int t = 0; t < inited; t++) {
+		b->failed_sessions += ws[t].failed_sessions;
 		for (int k = 0; k < OPK_COUNT; k++) {
 			total[k].ok += ws[t].stats[k].ok;
 			total[k].errors += ws[t].stats[k].errors;
@@ -367,7 +369,7 @@ int main(int argc, char **argv)
 {
 	static struct bench b;
 	if (parse_args(&b, argc, argv)) {
-		usage(stderr);
+		fprintf(stderr, "try 'ringkeeper-bench --help'\n");
 		return EXIT_USAGE;
 	}
 	if (build_paths(&b)) {
@@ -379,7 +381,13 @@ int main(int argc, char **argv)
 	if (!err)
 		err = run_load(&b, total);
 	if (err) {
-		fprintf(stderr, "ringkeeper-bench: run failed (%s)\n", strerror(-err));
+		if (b.failed_sessions)
+			fprintf(stderr,
+				"ringkeeper-bench: failed: %d sessions failed (first errors "
+				"above)\n",
+				b.failed_sessions);
+		else
+			fprintf(stderr, "ringkeeper-bench: failed: %s\n", strerror(-err));
 		free(total);
 		free_paths(&b);
 		return EXIT_FAILURE;

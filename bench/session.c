@@ -262,7 +262,9 @@ static int parse_frames(struct session *s, uint64_t now)
 	while (!err && session_live(s) && s->rbuf_len - off >= ZK_FRAME_HEADER_BYTES) {
 		uint32_t len = jute_be32_get(s->rbuf + off);
 		if (len > FRAME_BYTES_MAX)
-			return session_fail(s, -EMSGSIZE, "reply frame of %u bytes", len);
+			return session_fail(
+			    s, -EMSGSIZE, "reply frame of %u bytes%s", len,
+			    s->state == SESS_HANDSHAKE ? " (not a ZooKeeper server?)" : "");
 		if (s->rbuf_len - off - ZK_FRAME_HEADER_BYTES < len) {
 			need = ZK_FRAME_HEADER_BYTES + (size_t)len;
 			break;
