@@ -1,0 +1,106 @@
+/* Server configuration: ZooKeeper's zoo.cfg plus Ringkeeper's command-line
+ * flags.
+ *
+ * Use: config_defaults(), then config_parse_args() (which loads the zoo.cfg
+ * named on the command line, then applies the flags, so flags win whatever
+ * their position), then config_finish() for derived values and the checks
+ * that span keys. config_load_file() alone serves tests and tools.
+ *
+ * zoo.cfg is a Java properties file, as ZooKeeper reads it: "key=value",
+ * "key: value" or "key value" lines, '#' and '!' comments, whitespace
+ * trimmed, a trailing backslash continuing the line, backslash escapes in
+ * values. A key seen twice keeps its last value. Unknown keys are logged
+ * (log_warn) and ignored; an invalid value is an error naming the key.
+ *
+ * A struct config owns no heap memory: every string is an inline array, so
+ * copying the struct copies the configuration. Errors: 0 or -errno
+ * (-EINVAL for a bad value, -errno of a failed open or read), with a
+ * one-line message in err. */
+#ifndef RK_CONFIG_H
+#define RK_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/log.h"
+
+#define CONFIG_PATH_MAX	   4096
+#define CONFIG_ADDR_MAX	   256
+#define CONFIG_STRING_MAX  512
+#define CONFIG_SERVERS_MAX 64 /* server.N lines */
+#define CONFIG_CORES_MAX   1024
+#define CONFIG_LINE_MAX	   16384 /* one logical zoo.cfg line */
+
+/* config_parse_args() returns this for --help: print config_usage(). */
+#define CONFIG_ARGS_HELP 1
+
+enum config_peer_type {
+	CONFIG_PEER_PARTICIPANT = 0, /* votes in the ensemble */
+	CONFIG_PEER_OBSERVER,	     /* follows without voting */
+	CONFIG_PEER_COUNT,
+};
+
+/* A server.N line, kept raw until the ensemble code parses it. */
+struct config_server {
+	int64_t id;
+	char raw[CONFIG_STRING_MAX];
+};
+
+struct config {
+	/* Client service (zoo.cfg key in comments where it differs). */
+	int32_t tick_time_ms;			   /* tickTime */
+	char data_dir[CONFIG_PATH_MAX];		   /* dataDir */
+	char data_log_dir[CONFIG_PATH_MAX];	   /* dataLogDir; "" = data_dir */
+	int32_t client_port;			   /* clientPort; 0 = kernel picks */
+	char client_port_address[CONFIG_ADDR_MAX]; /* clientPortAddress */
+	int32_t max_client_cnxns;		   /* maxClientCnxns per host; 0 = no limit */
+	int32_t min_session_timeout_ms;		   /* -1 = 2 * tickTime */
+	int32_t max_session_timeout_ms;		   /* -1 = 20 * tickTime */
+	char four_lw_whitelist[CONFIG_STRING_MAX]; /* 4lw.commands.whitelist */
+	int32_t jute_maxbuffer;			   /* jute.maxbuffer, bytes */
+	char super_digest[CONFIG_STRING_MAX];	   /* ...superDigest; "" = none */
+	int32_t global_outstanding_limit;	   /* globalOutstandingLimit */
+	/* Ringkeeper only: flags, no zoo.cfg keys. */
+	int32_t cores; /* 0 = every CPU we may run on */
+	enum log_level log_level;
+	/* Persistence. */
+	int32_t snap_count;			/* snapCount, txns per snapshot */
+	bool force_sync;			/* forceSync=yes|no */
+	int64_t prealloc_size_kb;		/* preAllocSize */
+	int32_t autopurge_snap_retain_count;	/* autopurge.snapRetainCount */
+	int32_t autopurge_purge_interval_hours; /* autopurge.purgeInterval; 0 = off */
+	/* Admin server. */
+	bool admin_enable_server;		    /* admin.enableServer */
+	int32_t admin_server_port;		    /* admin.serverPort */
+	char admin_server_address[CONFIG_ADDR_MAX]; /* admin.serverAddress */
+	/* Ensemble. */
+	int32_t init_limit_ticks;	  /* initLimit */
+	int32_t sync_limit_ticks;	  /* syncLimit */
+	int32_t election_port_bind_retry; /* electionPortBindRetry; 0 = forever */
+	bool reconfig_enabled;		  /* reconfigEnabled */
+	bool standalone_enabled;	  /* standaloneEnabled */
+	bool extended_types_enabled;	  /* extendedTypesEnabled (TTL nodes) */
+	enum config_peer_type peer_type;  /* peerType */
+	uint32_t server_count;
+	struct config_server servers[CONFIG_SERVERS_MAX];
+};
+
+void config_defaults(struct config *cfg);
+/* Applies path's keys over cfg. On error cfg may hold some of the file's
+ * values; the caller is expected to exit. */
+int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
+/* argv: [zoo.cfg] [--port N] [--data-dir DIR] [--cores N] [--log-level L]
+ * [--help]; "--flag=value" works too. Returns 0, CONFIG_ARGS_HELP, or
+ * -errno. */
+int config_parse_args(struct config *cfg, int argc, char **argv, char *err, size_t errlen);
+/* Resolves data_log_dir, the session timeouts and cores, then checks what
+ * spans keys (minSessionTimeout <= maxSessionTimeout). */
+int config_finish(struct config *cfg, char *err, size_t errlen);
+void config_usage(FILE *out);
+/* Effective values as key=value lines: first those of ZooKeeper's "conf"
+ * command, in its order, then the rest under their zoo.cfg names. */
+void config_print(const struct config *cfg, FILE *out);
+
+#endif
