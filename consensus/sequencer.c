@@ -1,1 +1,486 @@
-/* placeholder */ typedef int rk_consensus_placeholder;
+/* The sequencer: drains the cores' rings, runs the state machine, makes
+ * each batch durable, publishes the tree and routes results back. */
+#include "consensus/sequencer.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/acl.h"
+#include "core/log.h"
+#include "core/session.h"
+#include "core/spsc.h"
+#include "core/txn.h"
+
+/* Bounds: ring slots per direction per core, and messages taken from one
+ * core's ring per pass so one busy core cannot starve the others. */
+#define RING_SLOTS	    16384
+#define DRAIN_PER_CORE_MAX 4096
+/* A pass needs one slot in every core's inbound ring. */
+#define OUT_SPACE_MIN 2
+
+struct core_slot {
+	struct spsc *in;  /* core -> sequencer */
+	struct spsc *out; /* sequencer -> core */
+	_Alignas(64) _Atomic uint64_t gen;
+	struct core_msg *building;
+};
+
+struct sequencer {
+	struct sequencer_config cfg;
+	struct tree *tree;
+	struct session_table *sessions;
+	struct sm sm;
+	struct core_slot *cores;
+	struct batch_shared *shared;
+	int64_t zxid_published;
+	int64_t wall_ms;
+	struct sequencer_stats stats;
+};
+
+static int64_t wall_clock_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct sequencer *sequencer_create(const struct sequencer_config *cfg)
+{
+	struct sequencer *seq = calloc(1, sizeof *seq);
+	if (!seq)
+		return NULL;
+	seq->cfg = *cfg;
+	seq->tree = tree_create();
+	seq->sessions = session_table_create(0, wall_clock_ms());
+	seq->cores = calloc((size_t)cfg->cores, sizeof *seq->cores);
+	if (!seq->tree || !seq->sessions || !seq->cores)
+		goto err;
+	for (int i = 0; i < cfg->cores; i++) {
+		seq->cores[i].in = spsc_create(RING_SLOTS);
+		seq->cores[i].out = spsc_create(RING_SLOTS);
+		if (!seq->cores[i].in || !seq->cores[i].out)
+			goto err;
+		atomic_init(&seq->cores[i].gen, 1);
+	}
+	seq->sm = (struct sm){.tree = seq->tree, .sessions = seq->sessions,
+			      .super_id = cfg->super_digest};
+	return seq;
+err:
+	sequencer_destroy(seq);
+	return NULL;
+}
+
+static void shared_free(struct batch_shared *b)
+{
+	jute_out_free(&b->events);
+	free(b);
+}
+
+void sequencer_msg_done(struct core_msg *m)
+{
+	if (atomic_fetch_sub_explicit(&m->shared->refs, 1, memory_order_acq_rel) == 1)
+		shared_free(m->shared);
+	jute_out_free(&m->deliveries);
+	free(m);
+}
+
+void sequencer_destroy(struct sequencer *seq)
+{
+	if (!seq)
+		return;
+	for (int i = 0; seq->cores && i < seq->cfg.cores; i++) {
+		struct core_slot *c = &seq->cores[i];
+		void *p;
+		while (c->in && (p = spsc_pop(c->in)))
+			free(p);
+		while (c->out && (p = spsc_pop(c->out)))
+			sequencer_msg_done(p);
+		free(c->in);
+		free(c->out);
+	}
+	free(seq->cores);
+	session_table_destroy(seq->sessions);
+	tree_destroy(seq->tree);
+	free(seq);
+}
+
+const struct tree *sequencer_tree(const struct sequencer *seq)
+{
+	return seq->tree;
+}
+
+const struct sequencer_stats *sequencer_stats(const struct sequencer *seq)
+{
+	return &seq->stats;
+}
+
+int sequencer_submit(struct sequencer *seq, int core, struct seq_msg *msg)
+{
+	msg->core = (uint16_t)core;
+	return spsc_push(seq->cores[core].in, msg) ? 0 : -EAGAIN;
+}
+
+struct core_msg *sequencer_poll(struct sequencer *seq, int core)
+{
+	return spsc_pop(seq->cores[core].out);
+}
+
+void sequencer_report_gen(struct sequencer *seq, int core, uint64_t gen)
+{
+	atomic_store_explicit(&seq->cores[core].gen, gen, memory_order_release);
+}
+
+/* ---- building a batch ---- */
+
+static void batch_begin(struct sequencer *seq)
+{
+	seq->shared = calloc(1, sizeof *seq->shared);
+	RK_ASSERT(seq->shared);
+	jute_out_init(&seq->shared->events, 0, SIZE_MAX / 2);
+	seq->wall_ms = wall_clock_ms();
+}
+
+static struct jute_out *deliveries_of(struct sequencer *seq, int core)
+{
+	struct core_slot *c = &seq->cores[core];
+	if (!c->building) {
+		c->building = calloc(1, sizeof *c->building);
+		RK_ASSERT(c->building);
+		jute_out_init(&c->building->deliveries, 0, SIZE_MAX / 2);
+	}
+	return &c->building->deliveries;
+}
+
+/* Start a delivery record; the frame follows; finish with dlv_end. */
+static size_t dlv_begin(struct sequencer *seq, int core, enum delivery_kind kind,
+			uint32_t conn_ref, uint64_t session_id, int32_t timeout_ms)
+{
+	struct jute_out *d = deliveries_of(seq, core);
+	size_t at = d->len;
+	struct delivery *h = (struct delivery *)jute_reserve(d, sizeof *h);
+	RK_ASSERT(h);
+	*h = (struct delivery){.kind = (uint8_t)kind, .conn_ref = conn_ref,
+			       .session_id = session_id, .timeout_ms = timeout_ms};
+	return at;
+}
+
+static void dlv_end(struct sequencer *seq, int core, size_t at)
+{
+	struct jute_out *d = deliveries_of(seq, core);
+	RK_ASSERT(d->err == 0);
+	struct delivery *h = (struct delivery *)(d->buf + at);
+	h->len = (uint32_t)(d->len - at - sizeof *h);
+	/* Keep records 8-byte aligned. */
+	size_t pad = (8 - (d->len & 7)) & 7;
+	if (pad)
+		memset(jute_reserve(d, pad), 0, pad);
+}
+
+static void on_event(void *ctx, enum zk_event_type type, const char *path, size_t len,
+		     int64_t zxid)
+{
+	struct sequencer *seq = ctx;
+	struct jute_out *ev = &seq->shared->events;
+	struct event_rec *r = (struct event_rec *)jute_reserve(ev, sizeof *r);
+	RK_ASSERT(r);
+	*r = (struct event_rec){.type = type, .len = (uint32_t)len, .zxid = zxid};
+	memcpy(jute_reserve(ev, (len + 7) & ~(size_t)7), path, len);
+}
+
+static bool batch_empty(struct sequencer *seq)
+{
+	if (seq->sm.zxid != seq->zxid_published || seq->shared->events.len)
+		return false;
+	for (int i = 0; i < seq->cfg.cores; i++)
+		if (seq->cores[i].building)
+			return false;
+	return true;
+}
+
+static uint64_t gen_min_held(struct sequencer *seq)
+{
+	uint64_t min = UINT64_MAX;
+	for (int i = 0; i < seq->cfg.cores; i++) {
+		uint64_t g = atomic_load_explicit(&seq->cores[i].gen, memory_order_acquire);
+		if (g < min)
+			min = g;
+	}
+	return min;
+}
+
+/* Make the batch durable, publish it and hand every core its message. */
+static void batch_end(struct sequencer *seq)
+{
+	if (batch_empty(seq)) {
+		shared_free(seq->shared);
+		seq->shared = NULL;
+		return;
+	}
+	if (seq->sm.zxid != seq->zxid_published) {
+		struct storage *st = seq->cfg.storage;
+		int rc = st->ops->append(st, seq->sm.zxid, NULL, 0);
+		RK_ASSERT(rc == 0); /* the in-memory store cannot fail */
+		tree_publish(seq->tree);
+		seq->zxid_published = seq->sm.zxid;
+	}
+	struct batch_shared *b = seq->shared;
+	b->version = tree_acquire(seq->tree);
+	atomic_init(&b->refs, seq->cfg.cores);
+	for (int i = 0; i < seq->cfg.cores; i++) {
+		struct core_slot *c = &seq->cores[i];
+		struct core_msg *m = c->building;
+		if (!m) {
+			m = calloc(1, sizeof *m);
+			RK_ASSERT(m);
+		}
+		m->shared = b;
+		c->building = NULL;
+		/* Space was checked before the batch began. */
+		RK_ASSERT(spsc_push(c->out, m));
+		seq->cfg.wake(seq->cfg.wake_ctx, i);
+	}
+	seq->shared = NULL;
+	atomic_store_explicit(&seq->stats.zxid, seq->sm.zxid, memory_order_relaxed);
+	atomic_store_explicit(&seq->stats.sessions, session_count(seq->sessions),
+			      memory_order_relaxed);
+	atomic_store_explicit(&seq->stats.znodes, tree_node_count(tree_working(seq->tree)),
+			      memory_order_relaxed);
+	tree_reclaim(seq->tree, gen_min_held(seq));
+}
+
+static bool out_rings_have_space(struct sequencer *seq)
+{
+	for (int i = 0; i < seq->cfg.cores; i++)
+		if (spsc_space(seq->cores[i].out) < OUT_SPACE_MIN)
+			return false;
+	return true;
+}
+
+/* ---- requests ---- */
+
+static void reply_error(struct sequencer *seq, const struct seq_msg *m, int32_t err)
+{
+	size_t at = dlv_begin(seq, m->core, DLV_REPLY, m->conn_ref, m->session_id, 0);
+	struct jute_out *d = deliveries_of(seq, m->core);
+	size_t f = proto_reply_begin(d, m->xid, seq->sm.zxid, err);
+	proto_frame_end(d, f);
+	dlv_end(seq, m->core, at);
+}
+
+static struct session *owned_session(struct sequencer *seq, const struct seq_msg *m, int32_t *err)
+{
+	struct session *s = session_find(seq->sessions, m->session_id);
+	*err = ZOK;
+	if (!s || s->closing)
+		*err = ZSESSIONEXPIRED;
+	else if (s->owner_core != m->core)
+		*err = ZSESSIONMOVED;
+	return *err ? NULL : s;
+}
+
+static void handle_write(struct sequencer *seq, const struct seq_msg *m, int64_t now_ms)
+{
+	int32_t err;
+	struct session *s = owned_session(seq, m, &err);
+	if (!s) {
+		reply_error(seq, m, err);
+		return;
+	}
+	session_touch(seq->sessions, s, now_ms);
+	struct sm_sink sink = {.event = on_event, .ctx = seq};
+	size_t at = dlv_begin(seq, m->core, DLV_REPLY, m->conn_ref, m->session_id, 0);
+	sm_write(&seq->sm, s, m->xid, m->op, m->body, m->len, seq->wall_ms,
+		 deliveries_of(seq, m->core), &sink);
+	dlv_end(seq, m->core, at);
+	atomic_fetch_add_explicit(&seq->stats.writes, 1, memory_order_relaxed);
+}
+
+static void put_connect_response(struct jute_out *d, int32_t timeout_ms, uint64_t id,
+				 const uint8_t *passwd)
+{
+	static const uint8_t zero[ZK_PASSWORD_BYTES];
+	size_t f = d->len;
+	jute_put_int(d, 0);
+	jute_put_int(d, 0); /* protocolVersion */
+	jute_put_int(d, timeout_ms);
+	jute_put_long(d, (int64_t)id);
+	jute_put_buffer(d, passwd ? passwd : zero, ZK_PASSWORD_BYTES);
+	jute_put_bool(d, false); /* readOnly */
+	proto_frame_end(d, f);
+}
+
+static void kill_session_conn(struct sequencer *seq, int core, uint64_t id, uint32_t keep_ref)
+{
+	size_t at = dlv_begin(seq, core, DLV_KILL, keep_ref, id, 0);
+	dlv_end(seq, core, at);
+}
+
+static void reset_auth(struct session *s, const struct seq_msg *m)
+{
+	acl_auth_clear(&s->auth);
+	acl_auth_init(&s->auth);
+	/* body: 16-byte password, then the connection's ip id. */
+	if (m->len > ZK_PASSWORD_BYTES)
+		acl_auth_add(&s->auth, ACL_SCHEME_IP, (const char *)m->body + ZK_PASSWORD_BYTES);
+}
+
+static void handle_connect(struct sequencer *seq, const struct seq_msg *m, int64_t now_ms)
+{
+	int32_t t = m->timeout_ms;
+	if (t < seq->cfg.min_session_timeout_ms)
+		t = seq->cfg.min_session_timeout_ms;
+	if (t > seq->cfg.max_session_timeout_ms)
+		t = seq->cfg.max_session_timeout_ms;
+	struct jute_out *d;
+	size_t at;
+	if (m->zxid_seen > seq->sm.zxid) {
+		log_warn("refusing session request: client has seen zxid 0x%lx, our last zxid "
+			 "is 0x%lx",
+			 (long)m->zxid_seen, (long)seq->sm.zxid);
+		at = dlv_begin(seq, m->core, DLV_CONNECTED, m->conn_ref, 0, 0);
+		dlv_end(seq, m->core, at);
+		return;
+	}
+	struct session *s;
+	if (m->session_id == 0) {
+		s = sm_open_session(&seq->sm, t, m->core, now_ms);
+		if (!s) {
+			log_error("cannot open a session: out of memory");
+			at = dlv_begin(seq, m->core, DLV_CONNECTED, m->conn_ref, 0, 0);
+			dlv_end(seq, m->core, at);
+			return;
+		}
+		reset_auth(s, m);
+	} else {
+		s = session_find(seq->sessions, m->session_id);
+		if (!s || s->closing || m->len < ZK_PASSWORD_BYTES ||
+		    memcmp(s->passwd, m->body, ZK_PASSWORD_BYTES) != 0) {
+			at = dlv_begin(seq, m->core, DLV_CONNECTED, m->conn_ref, 0, 0);
+			put_connect_response(deliveries_of(seq, m->core), 0, 0, NULL);
+			dlv_end(seq, m->core, at);
+			return;
+		}
+		/* The old connection, wherever it is, gives way. */
+		kill_session_conn(seq, s->owner_core, s->id, m->conn_ref);
+		s->owner_core = m->core;
+		s->timeout_ms = t;
+		session_touch(seq->sessions, s, now_ms);
+		reset_auth(s, m);
+	}
+	at = dlv_begin(seq, m->core, DLV_CONNECTED, m->conn_ref, s->id, t);
+	d = deliveries_of(seq, m->core);
+	put_connect_response(d, t, s->id, s->passwd);
+	dlv_end(seq, m->core, at);
+}
+
+static void handle_close(struct sequencer *seq, const struct seq_msg *m, int64_t now_ms)
+{
+	int32_t err;
+	struct session *s = owned_session(seq, m, &err);
+	int64_t zxid = seq->sm.zxid;
+	if (s) {
+		struct sm_sink sink = {.event = on_event, .ctx = seq};
+		zxid = sm_close_session(&seq->sm, s, seq->wall_ms, &sink);
+		log_write(LOG_LEVEL_INFO, m->session_id, "session closed by client");
+		err = ZOK;
+	}
+	size_t at = dlv_begin(seq, m->core, DLV_CLOSE, m->conn_ref, m->session_id, 0);
+	struct jute_out *d = deliveries_of(seq, m->core);
+	size_t f = proto_reply_begin(d, m->xid, zxid, err);
+	proto_frame_end(d, f);
+	dlv_end(seq, m->core, at);
+}
+
+static void handle_auth(struct sequencer *seq, const struct seq_msg *m)
+{
+	struct session *s = session_find(seq->sessions, m->session_id);
+	if (!s || m->len < 2 || m->body[m->len - 1] != 0)
+		return;
+	const char *scheme = (const char *)m->body;
+	size_t sl = strlen(scheme);
+	if (sl + 1 >= m->len)
+		return;
+	acl_auth_add(&s->auth, scheme, scheme + sl + 1);
+}
+
+static void handle_touch(struct sequencer *seq, const struct seq_msg *m, int64_t now_ms)
+{
+	for (uint32_t off = 0; off + 8 <= m->len; off += 8) {
+		uint64_t id;
+		memcpy(&id, m->body + off, 8);
+		struct session *s = session_find(seq->sessions, id);
+		if (s && s->owner_core == m->core)
+			session_touch(seq->sessions, s, now_ms);
+	}
+}
+
+static void handle_msg(struct sequencer *seq, struct seq_msg *m, int64_t now_ms)
+{
+	switch (m->kind) {
+	case SEQ_WRITE:
+		handle_write(seq, m, now_ms);
+		break;
+	case SEQ_CONNECT:
+		handle_connect(seq, m, now_ms);
+		break;
+	case SEQ_CLOSE:
+		handle_close(seq, m, now_ms);
+		break;
+	case SEQ_AUTH:
+		handle_auth(seq, m);
+		break;
+	case SEQ_TOUCH:
+		handle_touch(seq, m, now_ms);
+		break;
+	case SEQ_MSG_KIND_COUNT:
+		RK_ASSERT(!"bad seq_msg kind");
+	}
+	free(m);
+}
+
+bool sequencer_run(struct sequencer *seq, int64_t now_ms)
+{
+	if (!out_rings_have_space(seq))
+		return false;
+	batch_begin(seq);
+	bool did = false;
+	for (int i = 0; i < seq->cfg.cores; i++) {
+		struct seq_msg *m;
+		for (int n = 0; n < DRAIN_PER_CORE_MAX && (m = spsc_pop(seq->cores[i].in)); n++) {
+			handle_msg(seq, m, now_ms);
+			did = true;
+		}
+	}
+	batch_end(seq);
+	return did;
+}
+
+struct expire_ctx {
+	struct sequencer *seq;
+	int64_t now_ms;
+};
+
+static void expire_one(void *ctx, struct session *s)
+{
+	struct expire_ctx *e = ctx;
+	struct sequencer *seq = e->seq;
+	log_write(LOG_LEVEL_INFO, s->id, "session expired after %d ms without contact",
+		  s->timeout_ms);
+	int core = s->owner_core;
+	uint64_t id = s->id;
+	struct sm_sink sink = {.event = on_event, .ctx = seq};
+	sm_close_session(&seq->sm, s, seq->wall_ms, &sink);
+	kill_session_conn(seq, core, id, 0);
+}
+
+void sequencer_tick(struct sequencer *seq, int64_t now_ms)
+{
+	if (!out_rings_have_space(seq))
+		return;
+	batch_begin(seq);
+	struct expire_ctx e = {seq, now_ms};
+	session_foreach_expired(seq->sessions, now_ms, expire_one, &e);
+	batch_end(seq);
+}

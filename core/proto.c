@@ -70,3 +70,37 @@ const char *proto_err_name(int32_t err)
 	default: return "UNKNOWN";
 	}
 }
+
+void proto_put_notification(struct jute_out *out, int32_t type, const char *path, size_t len,
+			    int64_t zxid)
+{
+	size_t at = proto_reply_begin(out, XID_NOTIFICATION, zxid, ZOK);
+	jute_put_int(out, type);
+	jute_put_int(out, ZSTATE_SYNC_CONNECTED);
+	jute_put_string(out, path, (int32_t)len);
+	proto_frame_end(out, at);
+}
+
+bool proto_op_is_read(int32_t op)
+{
+	switch (op) {
+	case ZOP_EXISTS:
+	case ZOP_GET_DATA:
+	case ZOP_GET_ACL:
+	case ZOP_GET_CHILDREN:
+	case ZOP_GET_CHILDREN2:
+	case ZOP_PING:
+	case ZOP_MULTI_READ:
+	case ZOP_SET_WATCHES:
+	case ZOP_SET_WATCHES2:
+	case ZOP_CHECK_WATCHES:
+	case ZOP_REMOVE_WATCHES:
+	case ZOP_GET_EPHEMERALS:
+	case ZOP_GET_ALL_CHILDREN_NUMBER:
+	case ZOP_ADD_WATCH:
+	case ZOP_WHO_AM_I:
+		return true;
+	default:
+		return false;
+	}
+}

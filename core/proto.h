@@ -6,6 +6,8 @@
 #ifndef RK_PROTO_H
 #define RK_PROTO_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/jute.h"
@@ -157,5 +159,11 @@ void proto_get_stat(struct jute_in *in, struct zk_stat *st);
 size_t proto_reply_begin(struct jute_out *out, int32_t xid, int64_t zxid, int32_t err);
 void proto_frame_end(struct jute_out *out, size_t frame_start);
 const char *proto_err_name(int32_t err);
+/* A framed watch notification (xid -1, state SyncConnected). */
+void proto_put_notification(struct jute_out *out, int32_t type, const char *path, size_t len,
+			    int64_t zxid);
+/* Ops a session core answers itself from its tree version; the rest go to
+ * the sequencer in order. */
+bool proto_op_is_read(int32_t op);
 
 #endif

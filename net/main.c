@@ -1,8 +1,53 @@
-/* ringkeeper: the server executable (placeholder until the loops land). */
+/* ringkeeper: the server executable. Reads zoo.cfg and flags, then runs
+ * the server until SIGTERM or SIGINT. */
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
 
-int main(void)
+#include "core/log.h"
+#include "net/config.h"
+#include "net/server.h"
+
+/* mkdir -p */
+static int make_dirs(const char *path)
 {
-	fprintf(stderr, "ringkeeper: not built yet\n");
-	return 1;
+	char buf[CONFIG_PATH_MAX];
+	snprintf(buf, sizeof buf, "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(buf, 0750) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0750) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct config cfg;
+	char err[512];
+	config_defaults(&cfg);
+	int rc = config_parse_args(&cfg, argc, argv, err, sizeof err);
+	if (rc == CONFIG_ARGS_HELP) {
+		config_usage(stdout);
+		return 0;
+	}
+	if (rc == 0)
+		rc = config_finish(&cfg, err, sizeof err);
+	if (rc) {
+		fprintf(stderr, "ringkeeper: %s\n", err);
+		return 2;
+	}
+	log_set_level(cfg.log_level);
+	rc = make_dirs(cfg.data_dir);
+	if (rc) {
+		log_error("cannot create dataDir %s: %s", cfg.data_dir, strerror(-rc));
+		return 1;
+	}
+	return server_run(&cfg) ? 1 : 0;
 }

@@ -1,0 +1,130 @@
+/* The sequencer: the one thread that orders writes.
+ *
+ * Session cores hand it client writes and session events over one bounded
+ * SPSC ring per core (struct seq_msg). Each pass it drains the rings,
+ * validates and applies every request to the working tree (core/txn),
+ * makes the batch durable through the storage interface, publishes the new
+ * tree version and sends every core one struct core_msg: the version to
+ * adopt, the watch events of the batch, and the replies for that core's
+ * sessions. A core delivers the events, then adopts the version, then
+ * sends the replies, so a client sees a watch event before any reply that
+ * reflects its change, and a read after a write sees the write.
+ *
+ * Threads: sequencer_submit() is called by core i only (producer of ring
+ * i); sequencer_run() and sequencer_tick() by the sequencer's thread only;
+ * sequencer_poll() by core i only (consumer of its inbound ring). */
+#ifndef RK_SEQUENCER_H
+#define RK_SEQUENCER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/jute.h"
+#include "core/proto.h"
+#include "core/tree.h"
+#include "storage/storage.h"
+
+enum seq_msg_kind {
+	SEQ_WRITE = 0, /* a client write: op, xid and the request body */
+	SEQ_CONNECT,   /* ConnectRequest: new session (id 0) or resume */
+	SEQ_CLOSE,     /* closeSession request */
+	SEQ_AUTH,      /* session authenticated: body "scheme\0id\0" */
+	SEQ_TOUCH,     /* body: uint64 session ids seen alive since last */
+	SEQ_MSG_KIND_COUNT,
+};
+
+/* Allocated by the core with malloc; freed by the sequencer. */
+struct seq_msg {
+	enum seq_msg_kind kind;
+	uint16_t core;
+	uint32_t conn_ref; /* the core's connection handle, echoed back */
+	uint64_t session_id;
+	int32_t xid;
+	int32_t op;
+	int32_t timeout_ms; /* SEQ_CONNECT: requested timeout */
+	int64_t zxid_seen;  /* SEQ_CONNECT: client's lastZxidSeen */
+	uint32_t len;
+	uint8_t body[];
+};
+
+enum delivery_kind {
+	DLV_REPLY = 0,	 /* send frame to the session's connection */
+	DLV_CONNECTED,	 /* ConnectResponse for conn_ref; session_id 0 = refused */
+	DLV_CLOSE,	 /* send frame, then close the connection */
+	DLV_KILL,	 /* session expired or moved: drop its connection unless
+			  * it is conn_ref (the one that now owns it) */
+	DLV_KIND_COUNT,
+};
+
+/* Records in core_msg.deliveries: this header, then len frame bytes. */
+struct delivery {
+	uint8_t kind;
+	uint8_t pad[3];
+	uint32_t conn_ref;
+	uint64_t session_id;
+	uint32_t len;
+	int32_t timeout_ms;
+};
+
+/* Records in batch_shared.events: this header, then len path bytes. */
+struct event_rec {
+	int32_t type;
+	uint32_t len;
+	int64_t zxid;
+};
+
+/* One per batch, shared read-only by every core; the last core to finish
+ * with it frees it. */
+struct batch_shared {
+	_Atomic int refs;
+	const struct tree_version *version;
+	struct jute_out events;
+};
+
+struct core_msg {
+	struct batch_shared *shared;
+	struct jute_out deliveries;
+};
+
+struct sequencer_config {
+	int cores;
+	int32_t min_session_timeout_ms;
+	int32_t max_session_timeout_ms;
+	const char *super_digest;
+	struct storage *storage;
+	/* Wake core i after its inbound ring got messages. */
+	void (*wake)(void *ctx, int core);
+	void *wake_ctx;
+};
+
+struct sequencer;
+
+struct sequencer *sequencer_create(const struct sequencer_config *cfg);
+void sequencer_destroy(struct sequencer *seq);
+const struct tree *sequencer_tree(const struct sequencer *seq);
+
+/* Core side. Takes ownership of msg on success; -EAGAIN when the ring is
+ * full (the core keeps the message and retries later). */
+int sequencer_submit(struct sequencer *seq, int core, struct seq_msg *msg);
+struct core_msg *sequencer_poll(struct sequencer *seq, int core);
+/* Done with a message: drops the core's reference to the shared part. */
+void sequencer_msg_done(struct core_msg *m);
+/* The generation of the version core now reads (its quiescent state). */
+void sequencer_report_gen(struct sequencer *seq, int core, uint64_t gen);
+
+/* Sequencer side: process what the rings hold; true if it did work. */
+bool sequencer_run(struct sequencer *seq, int64_t now_ms);
+/* Periodic: expire sessions whose deadline passed. */
+void sequencer_tick(struct sequencer *seq, int64_t now_ms);
+
+/* Figures for the four-letter words (read from any thread; approximate). */
+struct sequencer_stats {
+	_Atomic int64_t zxid;
+	_Atomic uint64_t sessions;
+	_Atomic uint64_t znodes;
+	_Atomic uint64_t writes;
+};
+const struct sequencer_stats *sequencer_stats(const struct sequencer *seq);
+
+#endif

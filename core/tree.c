@@ -1,0 +1,398 @@
+/* The persistent znode tree and its quiescent-state-based reclamation.
+ *
+ * Every change path-copies: a new znode for the node and, on create and
+ * delete, a new parent znode whose children set shares all but O(log n)
+ * trie nodes with the old one. Replaced znodes, data buffers, trie nodes,
+ * ACLs and superseded tree_version structs go to the retire list, tagged
+ * with the generation that first no longer reaches them. */
+#include "core/tree.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/acl.h"
+#include "core/jute.h"
+#include "core/log.h"
+
+/* Retired pointers carry their kind in the low bit: plain malloc'd memory,
+ * or an acl_ref whose decoded list must be freed with it. */
+#define RETIRE_ACL 1u
+
+struct retire_mark {
+	uint64_t gen; /* readers holding >= gen cannot reach items before end */
+	size_t end;
+};
+
+struct tree {
+	struct tree_version working;
+	_Atomic(struct tree_version *) published;
+	struct hamt_root acls; /* encoded ACL bytes -> struct acl_ref */
+	void **retired;
+	size_t retired_len, retired_cap, retired_freed;
+	struct retire_mark *marks;
+	size_t marks_len, marks_cap;
+	struct hamt_gc gc;
+};
+
+static void retire(void *ctx, void *ptr)
+{
+	struct tree *t = ctx;
+	if (!ptr)
+		return;
+	if (t->retired_len == t->retired_cap) {
+		size_t cap = t->retired_cap ? t->retired_cap * 2 : 1024;
+		void **n = realloc(t->retired, cap * sizeof *n);
+		RK_ASSERT(n); /* out of memory while retiring: cannot stay correct */
+		t->retired = n;
+		t->retired_cap = cap;
+	}
+	t->retired[t->retired_len++] = ptr;
+}
+
+static void free_retired(void *p)
+{
+	uintptr_t u = (uintptr_t)p;
+	if (u & RETIRE_ACL) {
+		struct acl_ref *a = (struct acl_ref *)(u & ~(uintptr_t)RETIRE_ACL);
+		acl_list_free((struct acl_list *)a->list);
+		free(a);
+		return;
+	}
+	free(p);
+}
+
+static const struct acl_ref *acl_intern(struct tree *t, const struct acl_list *acl)
+{
+	struct jute_out enc;
+	jute_out_init(&enc, 256, SIZE_MAX / 2);
+	acl_list_encode(&enc, acl);
+	RK_ASSERT(enc.err == 0);
+	uint64_t h = hamt_hash(enc.buf, enc.len);
+	void *found;
+	if (hamt_get(&t->acls, enc.buf, enc.len, h, &found)) {
+		jute_out_free(&enc);
+		((struct acl_ref *)found)->refs++;
+		return found;
+	}
+	struct acl_ref *a = malloc(sizeof *a + enc.len);
+	RK_ASSERT(a);
+	a->refs = 1;
+	a->encoded_len = (uint32_t)enc.len;
+	memcpy(a->encoded, enc.buf, enc.len);
+	struct jute_in in = jute_in_make(a->encoded, a->encoded_len);
+	struct acl_list *list = NULL;
+	RK_ASSERT(acl_list_decode(&in, &list) == 0);
+	a->list = list;
+	RK_ASSERT(hamt_put(&t->acls, &t->acls, a->encoded, a->encoded_len, h, a, NULL, &t->gc) ==
+		  0);
+	jute_out_free(&enc);
+	return a;
+}
+
+static void acl_unref(struct tree *t, const struct acl_ref *ref)
+{
+	struct acl_ref *a = (struct acl_ref *)ref;
+	RK_ASSERT(a->refs > 0);
+	if (--a->refs)
+		return;
+	uint64_t h = hamt_hash(a->encoded, a->encoded_len);
+	RK_ASSERT(hamt_del(&t->acls, &t->acls, a->encoded, a->encoded_len, h, NULL, &t->gc) == 0);
+	retire(t, (void *)((uintptr_t)a | RETIRE_ACL));
+}
+
+static struct znode *znode_copy(const struct znode *n)
+{
+	struct znode *c = malloc(sizeof *c);
+	RK_ASSERT(c);
+	*c = *n;
+	return c;
+}
+
+static uint8_t *data_copy(const void *data, int32_t len)
+{
+	if (len <= 0)
+		return NULL;
+	uint8_t *d = malloc((size_t)len);
+	RK_ASSERT(d);
+	memcpy(d, data, (size_t)len);
+	return d;
+}
+
+static struct znode *lookup_mut(struct tree *t, const char *path, size_t len)
+{
+	void *v;
+	if (!hamt_get(&t->working.nodes, path, len, hamt_hash(path, len), &v))
+		return NULL;
+	return v;
+}
+
+/* Replace the znode at path with n, retiring the old struct. */
+static void node_put(struct tree *t, const char *path, size_t len, struct znode *n)
+{
+	void *old = NULL;
+	RK_ASSERT(hamt_put(&t->working.nodes, &t->working.nodes, path, len, hamt_hash(path, len),
+			   n, &old, &t->gc) == 0);
+	retire(t, old);
+}
+
+size_t tree_parent_len(const char *path, size_t len)
+{
+	RK_ASSERT(len > 1 && path[0] == '/');
+	size_t i = len - 1;
+	while (i > 0 && path[i] != '/')
+		i--;
+	return i == 0 ? 1 : i;
+}
+
+static const char *base_name(const char *path, size_t len, size_t *name_len)
+{
+	size_t p = tree_parent_len(path, len);
+	size_t start = p == 1 ? 1 : p + 1;
+	*name_len = len - start;
+	return path + start;
+}
+
+int tree_node_create(struct tree *t, const char *path, size_t len, const void *data,
+		     int32_t data_len, const struct acl_list *acl, int64_t owner, int64_t zxid,
+		     int64_t time_ms, int32_t parent_cversion)
+{
+	size_t plen = tree_parent_len(path, len);
+	const struct znode *parent = lookup_mut(t, path, plen);
+	RK_ASSERT(parent);
+	RK_ASSERT(!lookup_mut(t, path, len));
+
+	struct znode *n = calloc(1, sizeof *n);
+	RK_ASSERT(n);
+	n->stat = (struct zk_stat){
+		.czxid = zxid,
+		.mzxid = zxid,
+		.ctime = time_ms,
+		.mtime = time_ms,
+		.ephemeral_owner = owner,
+		.data_length = data_len > 0 ? data_len : 0,
+		.pzxid = zxid,
+	};
+	n->data = data_copy(data, data_len);
+	n->acl = acl_intern(t, acl);
+
+	struct znode *p = znode_copy(parent);
+	size_t nlen;
+	const char *name = base_name(path, len, &nlen);
+	RK_ASSERT(hamt_put(&p->children, &p->children, name, nlen, hamt_hash(name, nlen), NULL,
+			   NULL, &t->gc) == 0);
+	p->stat.num_children = (int32_t)p->children.count;
+	p->stat.cversion = parent_cversion;
+	p->stat.pzxid = zxid;
+	node_put(t, path, plen, p);
+	node_put(t, path, len, n);
+	return 0;
+}
+
+int tree_node_delete(struct tree *t, const char *path, size_t len, int64_t zxid)
+{
+	size_t plen = tree_parent_len(path, len);
+	const struct znode *parent = lookup_mut(t, path, plen);
+	RK_ASSERT(parent);
+	void *old = NULL;
+	int rc = hamt_del(&t->working.nodes, &t->working.nodes, path, len, hamt_hash(path, len),
+			  &old, &t->gc);
+	if (rc)
+		return rc;
+	struct znode *n = old;
+	RK_ASSERT(n->children.count == 0);
+	retire(t, (void *)n->data);
+	acl_unref(t, n->acl);
+	retire(t, n);
+
+	struct znode *p = znode_copy(parent);
+	size_t nlen;
+	const char *name = base_name(path, len, &nlen);
+	RK_ASSERT(hamt_del(&p->children, &p->children, name, nlen, hamt_hash(name, nlen), NULL,
+			   &t->gc) == 0);
+	p->stat.num_children = (int32_t)p->children.count;
+	p->stat.cversion++;
+	if (zxid > p->stat.pzxid)
+		p->stat.pzxid = zxid;
+	node_put(t, path, plen, p);
+	return 0;
+}
+
+int tree_node_set_data(struct tree *t, const char *path, size_t len, const void *data,
+		       int32_t data_len, int64_t zxid, int64_t time_ms, int32_t version)
+{
+	const struct znode *old = lookup_mut(t, path, len);
+	if (!old)
+		return -ENOENT;
+	struct znode *n = znode_copy(old);
+	retire(t, (void *)old->data);
+	n->data = data_copy(data, data_len);
+	n->stat.data_length = data_len > 0 ? data_len : 0;
+	n->stat.mzxid = zxid;
+	n->stat.mtime = time_ms;
+	n->stat.version = version;
+	node_put(t, path, len, n);
+	return 0;
+}
+
+int tree_node_set_acl(struct tree *t, const char *path, size_t len, const struct acl_list *acl,
+		      int32_t aversion)
+{
+	const struct znode *old = lookup_mut(t, path, len);
+	if (!old)
+		return -ENOENT;
+	struct znode *n = znode_copy(old);
+	n->acl = acl_intern(t, acl);
+	acl_unref(t, old->acl);
+	n->stat.aversion = aversion;
+	node_put(t, path, len, n);
+	return 0;
+}
+
+void tree_set_zxid(struct tree *t, int64_t zxid)
+{
+	t->working.zxid = zxid;
+}
+
+const struct tree_version *tree_working(const struct tree *t)
+{
+	return &t->working;
+}
+
+const struct tree_version *tree_acquire(const struct tree *t)
+{
+	return atomic_load_explicit(&((struct tree *)t)->published, memory_order_acquire);
+}
+
+const struct znode *tree_lookup(const struct tree_version *v, const char *path, size_t len)
+{
+	void *n;
+	if (!hamt_get(&v->nodes, path, len, hamt_hash(path, len), &n))
+		return NULL;
+	return n;
+}
+
+struct child_iter {
+	int (*fn)(void *ctx, const char *name, size_t len);
+	void *ctx;
+};
+
+static int child_visit(void *ctx, const void *key, size_t len, void *val)
+{
+	struct child_iter *it = ctx;
+	return it->fn(it->ctx, key, len);
+}
+
+int tree_foreach_child(const struct znode *n, int (*fn)(void *ctx, const char *name, size_t len),
+		       void *ctx)
+{
+	struct child_iter it = {fn, ctx};
+	return hamt_foreach(&n->children, child_visit, &it);
+}
+
+size_t tree_node_count(const struct tree_version *v)
+{
+	return v->nodes.count;
+}
+
+uint64_t tree_publish(struct tree *t)
+{
+	struct tree_version *v = malloc(sizeof *v);
+	RK_ASSERT(v);
+	t->working.gen++;
+	*v = t->working;
+	struct tree_version *old =
+		atomic_exchange_explicit(&t->published, v, memory_order_acq_rel);
+	retire(t, old);
+	if (t->marks_len == t->marks_cap) {
+		size_t cap = t->marks_cap ? t->marks_cap * 2 : 64;
+		struct retire_mark *m = realloc(t->marks, cap * sizeof *m);
+		RK_ASSERT(m);
+		t->marks = m;
+		t->marks_cap = cap;
+	}
+	t->marks[t->marks_len++] = (struct retire_mark){.gen = v->gen, .end = t->retired_len};
+	return v->gen;
+}
+
+void tree_reclaim(struct tree *t, uint64_t gen_min_held)
+{
+	size_t m = 0;
+	size_t end = t->retired_freed;
+	while (m < t->marks_len && t->marks[m].gen <= gen_min_held)
+		end = t->marks[m++].end;
+	if (m == 0)
+		return;
+	for (size_t i = t->retired_freed; i < end; i++)
+		free_retired(t->retired[i]);
+	t->retired_freed = end;
+	memmove(t->marks, t->marks + m, (t->marks_len - m) * sizeof *t->marks);
+	t->marks_len -= m;
+	if (t->retired_freed == t->retired_len) {
+		t->retired_len = t->retired_freed = 0;
+		for (size_t i = 0; i < t->marks_len; i++)
+			t->marks[i].end = 0;
+	} else if (t->retired_freed > t->retired_cap / 2) {
+		size_t live = t->retired_len - t->retired_freed;
+		memmove(t->retired, t->retired + t->retired_freed, live * sizeof *t->retired);
+		for (size_t i = 0; i < t->marks_len; i++)
+			t->marks[i].end -= t->retired_freed;
+		t->retired_len = live;
+		t->retired_freed = 0;
+	}
+}
+
+size_t tree_bytes_retired_pending(const struct tree *t)
+{
+	return (t->retired_len - t->retired_freed) * sizeof(void *);
+}
+
+struct tree *tree_create(void)
+{
+	struct tree *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->gc = (struct hamt_gc){.retire = retire, .ctx = t};
+	const struct acl_list *open = &acl_open_unsafe;
+	struct znode *root = calloc(1, sizeof *root);
+	RK_ASSERT(root);
+	root->acl = acl_intern(t, open);
+	RK_ASSERT(hamt_put(&t->working.nodes, &t->working.nodes, "/", 1, hamt_hash("/", 1), root,
+			   NULL, &t->gc) == 0);
+	tree_node_create(t, "/zookeeper", 10, NULL, 0, open, 0, 0, 0, 0);
+	/* "/zookeeper" is created at zxid 0 and does not count as a change
+	 * of the root's children, as in ZooKeeper. */
+	struct znode *r = lookup_mut(t, "/", 1);
+	r->stat.cversion = 0;
+	r->stat.pzxid = 0;
+	tree_publish(t);
+	return t;
+}
+
+static int free_node_val(void *ctx, const void *key, size_t len, void *val)
+{
+	struct tree *t = ctx;
+	struct znode *n = val;
+	hamt_destroy(&n->children);
+	free((void *)n->data);
+	acl_unref(t, n->acl);
+	free(n);
+	return 0;
+}
+
+void tree_destroy(struct tree *t)
+{
+	if (!t)
+		return;
+	tree_reclaim(t, UINT64_MAX);
+	hamt_foreach(&t->working.nodes, free_node_val, t);
+	hamt_destroy(&t->working.nodes);
+	tree_reclaim(t, UINT64_MAX);
+	for (size_t i = t->retired_freed; i < t->retired_len; i++)
+		free_retired(t->retired[i]);
+	hamt_destroy(&t->acls);
+	free(atomic_load(&t->published));
+	free(t->retired);
+	free(t->marks);
+	free(t);
+}

@@ -1,0 +1,755 @@
+/* Write requests -> txns -> tree changes, events and replies.
+ *
+ * Validation mirrors ZooKeeper's PrepRequestProcessor, in its order of
+ * checks, so clients see the same error for the same request. A multi is
+ * validated op by op against an overlay of the changes its earlier ops
+ * make (ZooKeeper's outstanding change records); only if every op passes
+ * are the txns applied, so a failed multi changes nothing. */
+#include "core/txn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/acl.h"
+#include "core/log.h"
+
+/* ephemeralOwner encodings of ZooKeeper's EphemeralType. */
+#define OWNER_CONTAINER ((int64_t)INT64_MIN)
+#define OWNER_TTL_TAG	((int64_t)0xff00000000000000ULL)
+#define TTL_MAX_MS	((1LL << 40) - 1)
+
+/* A node as the request being validated sees it. */
+struct node_view {
+	bool exists;
+	struct zk_stat stat;
+	const struct acl_list *acl;
+};
+
+struct overlay_entry {
+	char *path;
+	size_t len;
+	struct node_view v;
+};
+
+struct overlay {
+	struct overlay_entry *e;
+	size_t n, cap;
+};
+
+/* One validated operation, ready to apply. */
+struct txn_op {
+	int32_t op;  /* request op code, or ZOP_ERROR */
+	int32_t err; /* for ZOP_ERROR */
+	char *path;  /* owned, NUL-terminated */
+	size_t path_len;
+	const uint8_t *data; /* into the request body */
+	int32_t data_len;
+	struct acl_list *acl; /* owned */
+	int64_t owner;
+	int32_t version; /* new version / aversion / parent cversion */
+};
+
+struct txn_ctx {
+	struct sm *sm;
+	struct session *s;
+	struct overlay ov;
+	int64_t zxid;
+	int64_t now_ms;
+};
+
+bool txn_path_valid(const char *path, size_t len)
+{
+	if (len == 0 || path[0] != '/')
+		return false;
+	if (len == 1)
+		return true;
+	if (path[len - 1] == '/')
+		return false;
+	size_t seg = 1;
+	for (size_t i = 1; i <= len; i++) {
+		if (i == len || path[i] == '/') {
+			size_t n = i - seg;
+			if (n == 0)
+				return false;
+			if ((n == 1 && path[seg] == '.') ||
+			    (n == 2 && path[seg] == '.' && path[seg + 1] == '.'))
+				return false;
+			seg = i + 1;
+			continue;
+		}
+		unsigned char c = (unsigned char)path[i];
+		if (c < 0x20 || c == 0x7f)
+			return false;
+		/* U+0080..U+009F, U+D800..U+F8FF and U+FFF0..U+FFFF are
+		 * refused by ZooKeeper; in UTF-8 they start with these. */
+		if (c == 0xc2 && i + 1 < len && (unsigned char)path[i + 1] < 0xa0)
+			return false;
+		if (c == 0xed && i + 1 < len && (unsigned char)path[i + 1] >= 0xa0)
+			return false;
+		if (c == 0xee || (c == 0xef && i + 1 < len && (unsigned char)path[i + 1] < 0xa4))
+			return false;
+		if (c == 0xef && i + 2 < len && (unsigned char)path[i + 1] == 0xbf &&
+		    (unsigned char)path[i + 2] >= 0xb0)
+			return false;
+	}
+	return true;
+}
+
+static size_t parent_len_of(const char *path, size_t len)
+{
+	size_t i = len;
+	while (i > 0 && path[i - 1] != '/')
+		i--;
+	/* i is one past the last '/'; the parent of "/a" is "/". */
+	return i <= 1 ? 1 : i - 1;
+}
+
+static struct overlay_entry *ov_find(struct overlay *ov, const char *path, size_t len)
+{
+	for (size_t i = ov->n; i-- > 0;)
+		if (ov->e[i].len == len && memcmp(ov->e[i].path, path, len) == 0)
+			return &ov->e[i];
+	return NULL;
+}
+
+static int ov_set(struct overlay *ov, const char *path, size_t len, const struct node_view *v)
+{
+	struct overlay_entry *e = ov_find(ov, path, len);
+	if (e) {
+		e->v = *v;
+		return 0;
+	}
+	if (ov->n == ov->cap) {
+		size_t cap = ov->cap ? ov->cap * 2 : 8;
+		struct overlay_entry *ne = realloc(ov->e, cap * sizeof *ne);
+		if (!ne)
+			return -ENOMEM;
+		ov->e = ne;
+		ov->cap = cap;
+	}
+	char *p = malloc(len + 1);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, path, len);
+	p[len] = 0;
+	ov->e[ov->n++] = (struct overlay_entry){.path = p, .len = len, .v = *v};
+	return 0;
+}
+
+static void ov_free(struct overlay *ov)
+{
+	for (size_t i = 0; i < ov->n; i++)
+		free(ov->e[i].path);
+	free(ov->e);
+}
+
+static struct node_view view_get(struct txn_ctx *c, const char *path, size_t len)
+{
+	struct overlay_entry *e = ov_find(&c->ov, path, len);
+	if (e)
+		return e->v;
+	const struct znode *n = tree_lookup(tree_working(c->sm->tree), path, len);
+	if (!n)
+		return (struct node_view){.exists = false};
+	return (struct node_view){.exists = true, .stat = n->stat, .acl = n->acl->list};
+}
+
+static bool allowed(struct txn_ctx *c, const struct acl_list *acl, int32_t perm)
+{
+	return acl_check(acl, perm, &c->s->auth, c->sm->super_id);
+}
+
+/* ZooKeeper's checkAndIncVersion; the new version wraps to 1 past INT_MAX. */
+static int check_version(int32_t current, int32_t expected, int32_t *next)
+{
+	if (expected != -1 && expected != current)
+		return ZBADVERSION;
+	*next = current == INT32_MAX ? 1 : current + 1;
+	return ZOK;
+}
+
+static bool is_normal_ephemeral(int64_t owner)
+{
+	return owner != 0 && owner != OWNER_CONTAINER &&
+	       ((uint64_t)owner & 0xff00000000000000ULL) != (uint64_t)OWNER_TTL_TAG;
+}
+
+static char *dup_path(const char *path, size_t len, const char *suffix)
+{
+	size_t sl = suffix ? strlen(suffix) : 0;
+	char *p = malloc(len + sl + 1);
+	if (!p)
+		return NULL;
+	memcpy(p, path, len);
+	memcpy(p + len, suffix, sl);
+	p[len + sl] = 0;
+	return p;
+}
+
+/* Decoded create-family request. */
+struct create_req {
+	const char *path;
+	int32_t path_len;
+	const uint8_t *data;
+	int32_t data_len;
+	struct acl_list *acl;
+	int32_t flags;
+	int64_t ttl;
+};
+
+static int decode_create(struct jute_in *in, int32_t op, struct create_req *r)
+{
+	jute_get_string(in, &r->path, &r->path_len);
+	jute_get_buffer(in, &r->data, &r->data_len);
+	r->acl = NULL;
+	if (in->err || acl_list_decode(in, &r->acl))
+		return ZMARSHALLINGERROR;
+	r->flags = jute_get_int(in);
+	r->ttl = op == ZOP_CREATE_TTL ? jute_get_long(in) : -1;
+	if (in->err || r->path_len < 0) {
+		acl_list_free(r->acl);
+		r->acl = NULL;
+		return ZMARSHALLINGERROR;
+	}
+	return ZOK;
+}
+
+static int prep_create(struct txn_ctx *c, int32_t op, struct create_req *r, struct txn_op *t)
+{
+	int32_t mode = r->flags;
+	if (mode < 0 || mode >= ZCM_COUNT)
+		return ZBADARGUMENTS;
+	if (op == ZOP_CREATE_CONTAINER)
+		mode = ZCM_CONTAINER;
+	bool ttl_mode = mode == ZCM_PERSISTENT_WITH_TTL || mode == ZCM_PERSISTENT_SEQUENTIAL_WITH_TTL;
+	if (op == ZOP_CREATE_TTL || ttl_mode) {
+		if (!c->sm->extended_types)
+			return ZUNIMPLEMENTED;
+		if (op != ZOP_CREATE_TTL || !ttl_mode || r->ttl <= 0 || r->ttl > TTL_MAX_MS)
+			return ZBADARGUMENTS;
+	} else if (mode == ZCM_CONTAINER && op != ZOP_CREATE_CONTAINER && op != ZOP_CREATE &&
+		   op != ZOP_CREATE2) {
+		return ZBADARGUMENTS;
+	}
+	const char *path = r->path;
+	size_t len = (size_t)r->path_len;
+	if (len == 0 || memchr(path, '/', len) == NULL || memchr(path, 0, len))
+		return ZBADARGUMENTS;
+	struct acl_list *acl;
+	int rc = acl_fixup(r->acl, &c->s->auth, &acl);
+	if (rc == -ENOMEM)
+		return ZSYSTEMERROR;
+	if (rc)
+		return ZINVALIDACL;
+	size_t plen = parent_len_of(path, len);
+	struct node_view parent = view_get(c, path, plen);
+	if (!parent.exists || len < 1 || path[0] != '/')
+		rc = ZNONODE;
+	else if (!allowed(c, parent.acl, ZPERM_CREATE))
+		rc = ZNOAUTH;
+	if (rc)
+		goto err;
+	bool sequential = mode == ZCM_PERSISTENT_SEQUENTIAL || mode == ZCM_EPHEMERAL_SEQUENTIAL ||
+			  mode == ZCM_PERSISTENT_SEQUENTIAL_WITH_TTL;
+	char suffix[16] = "";
+	if (sequential)
+		snprintf(suffix, sizeof suffix, "%010d", parent.stat.cversion);
+	t->path = dup_path(path, len, suffix);
+	if (!t->path) {
+		rc = ZSYSTEMERROR;
+		goto err;
+	}
+	t->path_len = len + strlen(suffix);
+	if (!txn_path_valid(t->path, t->path_len))
+		rc = ZBADARGUMENTS;
+	else if (view_get(c, t->path, t->path_len).exists)
+		rc = ZNODEEXISTS;
+	else if (is_normal_ephemeral(parent.stat.ephemeral_owner))
+		rc = ZNOCHILDRENFOREPHEMERALS;
+	if (rc)
+		goto err;
+
+	int64_t owner = 0;
+	if (mode == ZCM_EPHEMERAL || mode == ZCM_EPHEMERAL_SEQUENTIAL)
+		owner = (int64_t)c->s->id;
+	else if (mode == ZCM_CONTAINER)
+		owner = OWNER_CONTAINER;
+	else if (ttl_mode)
+		owner = OWNER_TTL_TAG | r->ttl;
+	t->op = op;
+	t->data = r->data;
+	t->data_len = r->data_len;
+	t->acl = acl;
+	t->owner = owner;
+	t->version = parent.stat.cversion + 1;
+
+	struct node_view child = {.exists = true, .acl = acl};
+	child.stat = (struct zk_stat){.czxid = c->zxid, .mzxid = c->zxid, .ctime = c->now_ms,
+				      .mtime = c->now_ms, .ephemeral_owner = owner,
+				      .pzxid = c->zxid,
+				      .data_length = r->data_len > 0 ? r->data_len : 0};
+	parent.stat.cversion = t->version;
+	parent.stat.num_children++;
+	parent.stat.pzxid = c->zxid;
+	if (ov_set(&c->ov, t->path, t->path_len, &child) || ov_set(&c->ov, path, plen, &parent))
+		return ZSYSTEMERROR; /* t->acl and t->path are freed by the caller */
+	return ZOK;
+err:
+	acl_list_free(acl);
+	return rc;
+}
+
+static bool is_special_path(const char *path, size_t len)
+{
+	static const char *const special[] = {"/", "/zookeeper", "/zookeeper/quota",
+					      "/zookeeper/config"};
+	for (size_t i = 0; i < sizeof special / sizeof *special; i++)
+		if (strlen(special[i]) == len && memcmp(special[i], path, len) == 0)
+			return true;
+	return false;
+}
+
+static int take_path(struct txn_op *t, const char *path, int32_t len)
+{
+	t->path = dup_path(path, (size_t)len, NULL);
+	t->path_len = (size_t)len;
+	return t->path ? ZOK : ZSYSTEMERROR;
+}
+
+static int prep_delete(struct txn_ctx *c, int32_t op, struct jute_in *in, struct txn_op *t)
+{
+	const char *path;
+	int32_t len;
+	jute_get_string(in, &path, &len);
+	int32_t version = jute_get_int(in);
+	if (in->err || len < 0)
+		return ZMARSHALLINGERROR;
+	if (!txn_path_valid(path, (size_t)len) || is_special_path(path, (size_t)len))
+		return ZBADARGUMENTS;
+	size_t plen = parent_len_of(path, (size_t)len);
+	struct node_view parent = view_get(c, path, plen);
+	if (!parent.exists)
+		return ZNONODE;
+	if (!allowed(c, parent.acl, ZPERM_DELETE))
+		return ZNOAUTH;
+	struct node_view node = view_get(c, path, (size_t)len);
+	if (!node.exists)
+		return ZNONODE;
+	int32_t next;
+	int rc = check_version(node.stat.version, version, &next);
+	if (rc)
+		return rc;
+	if (node.stat.num_children > 0)
+		return ZNOTEMPTY;
+	if (op == ZOP_DELETE_CONTAINER && node.stat.ephemeral_owner != OWNER_CONTAINER)
+		return ZBADARGUMENTS;
+	if ((rc = take_path(t, path, len)))
+		return rc;
+	t->op = op;
+	t->owner = node.stat.ephemeral_owner;
+	parent.stat.num_children--;
+	parent.stat.cversion++;
+	parent.stat.pzxid = c->zxid;
+	struct node_view gone = {.exists = false};
+	if (ov_set(&c->ov, path, (size_t)len, &gone) || ov_set(&c->ov, path, plen, &parent))
+		return ZSYSTEMERROR;
+	return ZOK;
+}
+
+static int prep_set_data(struct txn_ctx *c, struct jute_in *in, struct txn_op *t)
+{
+	const char *path;
+	int32_t len;
+	jute_get_string(in, &path, &len);
+	jute_get_buffer(in, &t->data, &t->data_len);
+	int32_t version = jute_get_int(in);
+	if (in->err || len < 0)
+		return ZMARSHALLINGERROR;
+	if (!txn_path_valid(path, (size_t)len))
+		return ZBADARGUMENTS;
+	struct node_view node = view_get(c, path, (size_t)len);
+	if (!node.exists)
+		return ZNONODE;
+	if (!allowed(c, node.acl, ZPERM_WRITE))
+		return ZNOAUTH;
+	int rc = check_version(node.stat.version, version, &t->version);
+	if (rc || (rc = take_path(t, path, len)))
+		return rc;
+	t->op = ZOP_SET_DATA;
+	node.stat.version = t->version;
+	node.stat.mzxid = c->zxid;
+	node.stat.mtime = c->now_ms;
+	node.stat.data_length = t->data_len > 0 ? t->data_len : 0;
+	return ov_set(&c->ov, path, (size_t)len, &node) ? ZSYSTEMERROR : ZOK;
+}
+
+static int prep_set_acl(struct txn_ctx *c, struct jute_in *in, struct txn_op *t)
+{
+	const char *path;
+	int32_t len;
+	struct acl_list *req = NULL;
+	jute_get_string(in, &path, &len);
+	if (in->err || acl_list_decode(in, &req))
+		return ZMARSHALLINGERROR;
+	int32_t version = jute_get_int(in);
+	int rc = ZOK;
+	if (in->err || len < 0)
+		rc = ZMARSHALLINGERROR;
+	else if (!txn_path_valid(path, (size_t)len))
+		rc = ZBADARGUMENTS;
+	else if (acl_fixup(req, &c->s->auth, &t->acl))
+		rc = ZINVALIDACL;
+	acl_list_free(req);
+	if (rc)
+		return rc;
+	struct node_view node = view_get(c, path, (size_t)len);
+	if (!node.exists)
+		return ZNONODE;
+	if (!allowed(c, node.acl, ZPERM_ADMIN))
+		return ZNOAUTH;
+	rc = check_version(node.stat.aversion, version, &t->version);
+	if (rc || (rc = take_path(t, path, len)))
+		return rc;
+	t->op = ZOP_SET_ACL;
+	node.stat.aversion = t->version;
+	node.acl = t->acl;
+	return ov_set(&c->ov, path, (size_t)len, &node) ? ZSYSTEMERROR : ZOK;
+}
+
+static int prep_check(struct txn_ctx *c, struct jute_in *in, struct txn_op *t)
+{
+	const char *path;
+	int32_t len;
+	jute_get_string(in, &path, &len);
+	int32_t version = jute_get_int(in);
+	if (in->err || len < 0)
+		return ZMARSHALLINGERROR;
+	if (!txn_path_valid(path, (size_t)len))
+		return ZBADARGUMENTS;
+	struct node_view node = view_get(c, path, (size_t)len);
+	if (!node.exists)
+		return ZNONODE;
+	if (!allowed(c, node.acl, ZPERM_READ))
+		return ZNOAUTH;
+	int32_t next;
+	int rc = check_version(node.stat.version, version, &next);
+	if (rc || (rc = take_path(t, path, len)))
+		return rc;
+	t->op = ZOP_CHECK;
+	return ZOK;
+}
+
+/* Validate one op from in into t; returns a ZooKeeper error code. */
+static int prep_op(struct txn_ctx *c, int32_t op, struct jute_in *in, struct txn_op *t)
+{
+	switch (op) {
+	case ZOP_CREATE:
+	case ZOP_CREATE2:
+	case ZOP_CREATE_CONTAINER:
+	case ZOP_CREATE_TTL: {
+		struct create_req r;
+		int rc = decode_create(in, op, &r);
+		if (rc)
+			return rc;
+		rc = prep_create(c, op, &r, t);
+		acl_list_free(r.acl);
+		return rc;
+	}
+	case ZOP_DELETE:
+	case ZOP_DELETE_CONTAINER:
+		return prep_delete(c, op, in, t);
+	case ZOP_SET_DATA:
+		return prep_set_data(c, in, t);
+	case ZOP_SET_ACL:
+		return prep_set_acl(c, in, t);
+	case ZOP_CHECK:
+		return prep_check(c, in, t);
+	default:
+		return ZUNIMPLEMENTED;
+	}
+}
+
+static void op_release(struct txn_op *t)
+{
+	free(t->path);
+	acl_list_free(t->acl);
+	t->path = NULL;
+	t->acl = NULL;
+}
+
+static void emit(struct sm_sink *sink, enum zk_event_type type, const char *path, size_t len,
+		 int64_t zxid)
+{
+	if (sink && sink->event)
+		sink->event(sink->ctx, type, path, len, zxid);
+}
+
+/* Apply a validated op to the tree; fills st with the node's new stat. */
+static void apply_op(struct txn_ctx *c, const struct txn_op *t, struct sm_sink *sink,
+		     struct zk_stat *st)
+{
+	struct tree *tree = c->sm->tree;
+	size_t plen = t->path_len > 1 ? parent_len_of(t->path, t->path_len) : 1;
+	const struct znode *n;
+	switch (t->op) {
+	case ZOP_CREATE:
+	case ZOP_CREATE2:
+	case ZOP_CREATE_CONTAINER:
+	case ZOP_CREATE_TTL:
+		tree_node_create(tree, t->path, t->path_len, t->data, t->data_len, t->acl,
+				 t->owner, c->zxid, c->now_ms, t->version);
+		if (is_normal_ephemeral(t->owner)) {
+			struct session *owner = session_find(c->sm->sessions, (uint64_t)t->owner);
+			RK_ASSERT(owner);
+			RK_ASSERT(session_ephemeral_add(c->sm->sessions, owner, t->path,
+							t->path_len) == 0);
+		}
+		emit(sink, ZEV_NODE_CREATED, t->path, t->path_len, c->zxid);
+		emit(sink, ZEV_NODE_CHILDREN_CHANGED, t->path, plen, c->zxid);
+		break;
+	case ZOP_DELETE:
+	case ZOP_DELETE_CONTAINER:
+		tree_node_delete(tree, t->path, t->path_len, c->zxid);
+		if (is_normal_ephemeral(t->owner)) {
+			struct session *owner = session_find(c->sm->sessions, (uint64_t)t->owner);
+			if (owner)
+				session_ephemeral_del(c->sm->sessions, owner, t->path, t->path_len);
+		}
+		emit(sink, ZEV_NODE_DELETED, t->path, t->path_len, c->zxid);
+		emit(sink, ZEV_NODE_CHILDREN_CHANGED, t->path, plen, c->zxid);
+		return;
+	case ZOP_SET_DATA:
+		tree_node_set_data(tree, t->path, t->path_len, t->data, t->data_len, c->zxid,
+				   c->now_ms, t->version);
+		emit(sink, ZEV_NODE_DATA_CHANGED, t->path, t->path_len, c->zxid);
+		break;
+	case ZOP_SET_ACL:
+		tree_node_set_acl(tree, t->path, t->path_len, t->acl, t->version);
+		break;
+	default:
+		break;
+	}
+	n = tree_lookup(tree_working(tree), t->path, t->path_len);
+	if (n && st)
+		*st = n->stat;
+}
+
+/* The reply body of a successful single op. */
+static void put_result(struct jute_out *out, const struct txn_op *t, const struct zk_stat *st)
+{
+	switch (t->op) {
+	case ZOP_CREATE:
+		jute_put_string(out, t->path, (int32_t)t->path_len);
+		break;
+	case ZOP_CREATE2:
+	case ZOP_CREATE_CONTAINER:
+	case ZOP_CREATE_TTL:
+		jute_put_string(out, t->path, (int32_t)t->path_len);
+		proto_put_stat(out, st);
+		break;
+	case ZOP_SET_DATA:
+	case ZOP_SET_ACL:
+		proto_put_stat(out, st);
+		break;
+	default:
+		break;
+	}
+}
+
+static int64_t next_zxid(struct sm *sm)
+{
+	sm->zxid++;
+	tree_set_zxid(sm->tree, sm->zxid);
+	return sm->zxid;
+}
+
+static void write_single(struct txn_ctx *c, int32_t xid, int32_t op, struct jute_in *in,
+			 struct jute_out *reply, struct sm_sink *sink)
+{
+	struct txn_op t = {0};
+	int rc = prep_op(c, op, in, &t);
+	struct zk_stat st = {0};
+	if (rc == ZOK)
+		apply_op(c, &t, sink, &st);
+	size_t at = proto_reply_begin(reply, xid, c->zxid, rc);
+	if (rc == ZOK)
+		put_result(reply, &t, &st);
+	proto_frame_end(reply, at);
+	op_release(&t);
+}
+
+#define MULTI_OPS_MAX 100000
+
+struct multi_hdr {
+	int32_t type;
+	bool done;
+	int32_t err;
+};
+
+static struct multi_hdr get_multi_hdr(struct jute_in *in)
+{
+	struct multi_hdr h;
+	h.type = jute_get_int(in);
+	h.done = jute_get_bool(in);
+	h.err = jute_get_int(in);
+	return h;
+}
+
+static void put_multi_hdr(struct jute_out *out, int32_t type, bool done, int32_t err)
+{
+	jute_put_int(out, type);
+	jute_put_bool(out, done);
+	jute_put_int(out, err);
+}
+
+/* ZooKeeper's multi: ops before a failing one report OK, the failing one
+ * its error, the ones after it RUNTIMEINCONSISTENCY; nothing is applied. */
+static void write_multi(struct txn_ctx *c, int32_t xid, struct jute_in *in,
+			struct jute_out *reply, struct sm_sink *sink)
+{
+	struct txn_op *ops = NULL;
+	size_t n = 0, cap = 0;
+	int failed_at = -1, rc = ZOK;
+	for (;;) {
+		struct multi_hdr h = get_multi_hdr(in);
+		if (in->err) {
+			rc = ZMARSHALLINGERROR;
+			break;
+		}
+		if (h.done)
+			break;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			struct txn_op *no = cap <= MULTI_OPS_MAX ? realloc(ops, cap * sizeof *no) : NULL;
+			if (!no) {
+				rc = ZSYSTEMERROR;
+				break;
+			}
+			ops = no;
+		}
+		struct txn_op *t = &ops[n++];
+		memset(t, 0, sizeof *t);
+		if (failed_at >= 0) {
+			/* Still parse the op to reach the next header. */
+			struct txn_ctx scratch = *c;
+			scratch.ov = (struct overlay){0};
+			struct txn_op skip = {0};
+			int prc = prep_op(&scratch, h.type, in, &skip);
+			op_release(&skip);
+			ov_free(&scratch.ov);
+			if (prc == ZMARSHALLINGERROR || prc == ZUNIMPLEMENTED) {
+				rc = ZMARSHALLINGERROR;
+				break;
+			}
+			t->op = ZOP_ERROR;
+			t->err = ZRUNTIMEINCONSISTENCY;
+			continue;
+		}
+		int prc = prep_op(c, h.type, in, t);
+		if (prc == ZMARSHALLINGERROR || prc == ZUNIMPLEMENTED) {
+			rc = prc;
+			break;
+		}
+		if (prc) {
+			op_release(t);
+			t->op = ZOP_ERROR;
+			t->err = prc;
+			failed_at = (int)(n - 1);
+		}
+	}
+	if (rc) {
+		size_t at = proto_reply_begin(reply, xid, c->zxid, rc);
+		proto_frame_end(reply, at);
+		goto out;
+	}
+	size_t at = proto_reply_begin(reply, xid, c->zxid, ZOK);
+	for (size_t i = 0; i < n; i++) {
+		struct txn_op *t = &ops[i];
+		if (failed_at >= 0) {
+			int32_t err = (int)i < failed_at ? ZOK : t->err;
+			put_multi_hdr(reply, ZOP_ERROR, false, err);
+			jute_put_int(reply, err);
+			continue;
+		}
+		struct zk_stat st = {0};
+		apply_op(c, t, sink, &st);
+		put_multi_hdr(reply, t->op, false, 0);
+		put_result(reply, t, &st);
+	}
+	put_multi_hdr(reply, -1, true, -1);
+	proto_frame_end(reply, at);
+out:
+	for (size_t i = 0; i < n; i++)
+		op_release(&ops[i]);
+	free(ops);
+}
+
+void sm_write(struct sm *sm, struct session *s, int32_t xid, int32_t op, const uint8_t *body,
+	      size_t len, int64_t now_ms, struct jute_out *reply, struct sm_sink *sink)
+{
+	struct jute_in in = jute_in_make(body, len);
+	if (op == ZOP_SYNC) {
+		const char *path;
+		int32_t plen;
+		jute_get_string(&in, &path, &plen);
+		int rc = in.err || plen < 0 ? ZMARSHALLINGERROR : ZOK;
+		size_t at = proto_reply_begin(reply, xid, sm->zxid, rc);
+		if (rc == ZOK)
+			jute_put_string(reply, path, plen);
+		proto_frame_end(reply, at);
+		return;
+	}
+	struct txn_ctx c = {.sm = sm, .s = s, .zxid = next_zxid(sm), .now_ms = now_ms};
+	if (op == ZOP_MULTI)
+		write_multi(&c, xid, &in, reply, sink);
+	else
+		write_single(&c, xid, op, &in, reply, sink);
+	ov_free(&c.ov);
+}
+
+struct session *sm_open_session(struct sm *sm, int32_t timeout_ms, uint16_t core, int64_t now_ms)
+{
+	struct session *s = session_open(sm->sessions, timeout_ms, core, now_ms);
+	if (s)
+		next_zxid(sm);
+	return s;
+}
+
+struct path_list {
+	char **paths;
+	size_t *lens;
+	size_t n;
+};
+
+static int collect_path(void *ctx, const void *key, size_t len, void *val)
+{
+	struct path_list *l = ctx;
+	l->paths[l->n] = dup_path(key, len, NULL);
+	RK_ASSERT(l->paths[l->n]);
+	l->lens[l->n++] = len;
+	return 0;
+}
+
+int64_t sm_close_session(struct sm *sm, struct session *s, int64_t now_ms, struct sm_sink *sink)
+{
+	int64_t zxid = next_zxid(sm);
+	size_t count = s->ephemerals.count;
+	struct path_list l = {calloc(count + 1, sizeof(char *)), calloc(count + 1, sizeof(size_t)),
+			      0};
+	RK_ASSERT(l.paths && l.lens);
+	hamt_foreach(&s->ephemerals, collect_path, &l);
+	struct txn_ctx c = {.sm = sm, .s = s, .zxid = zxid, .now_ms = now_ms};
+	for (size_t i = 0; i < l.n; i++) {
+		struct txn_op t = {.op = ZOP_DELETE, .path = l.paths[i], .path_len = l.lens[i],
+				   .owner = (int64_t)s->id};
+		if (tree_lookup(tree_working(sm->tree), t.path, t.path_len))
+			apply_op(&c, &t, sink, NULL);
+		free(l.paths[i]);
+	}
+	free(l.paths);
+	free(l.lens);
+	session_remove(sm->sessions, s);
+	return zxid;
+}

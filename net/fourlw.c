@@ -1,0 +1,170 @@
+/* Four-letter words: status text in ZooKeeper's formats. */
+#include "net/fourlw.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define RK_VERSION_LINE "3.9.0-ringkeeper-0.1.0, built on " __DATE__
+
+static const char *const commands[] = {"conf", "cons", "crst", "dirs", "dump", "envi",
+				       "gtmk", "ruok", "stmk", "srvr", "srst", "stat",
+				       "wchc", "wchp", "wchs", "mntr", "isro", "hash"};
+
+static void word_of(uint32_t raw, char w[5])
+{
+	w[0] = (char)(raw >> 24);
+	w[1] = (char)(raw >> 16);
+	w[2] = (char)(raw >> 8);
+	w[3] = (char)raw;
+	w[4] = 0;
+}
+
+bool fourlw_is_command(uint32_t raw)
+{
+	char w[5];
+	word_of(raw, w);
+	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+		if (memcmp(w, commands[i], 4) == 0)
+			return true;
+	return false;
+}
+
+static bool whitelisted(const char *list, const char *w)
+{
+	const char *p = list;
+	while (*p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		const char *e = p;
+		while (*e && *e != ',' && *e != ' ')
+			e++;
+		if ((e - p == 1 && *p == '*') || (e - p == 4 && memcmp(p, w, 4) == 0))
+			return true;
+		p = e;
+	}
+	return false;
+}
+
+static void put(struct jute_out *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct jute_out *out, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof line)
+		n = sizeof line - 1;
+	uint8_t *d = jute_reserve(out, (size_t)n);
+	if (d)
+		memcpy(d, line, (size_t)n);
+}
+
+struct totals {
+	uint64_t received, sent, connections, outstanding, lat_total, lat_count, lat_max;
+};
+
+static struct totals sum(const struct server *srv)
+{
+	struct totals t = {0};
+	for (int i = 0; i < srv->cores; i++) {
+		const struct core_stats *s = &srv->stats[i];
+		t.received += atomic_load_explicit(&s->packets_received, memory_order_relaxed);
+		t.sent += atomic_load_explicit(&s->packets_sent, memory_order_relaxed);
+		t.connections += atomic_load_explicit(&s->connections, memory_order_relaxed);
+		t.outstanding += atomic_load_explicit(&s->outstanding, memory_order_relaxed);
+		t.lat_total += atomic_load_explicit(&s->latency_total_us, memory_order_relaxed);
+		t.lat_count += atomic_load_explicit(&s->latency_count, memory_order_relaxed);
+		uint64_t m = atomic_load_explicit(&s->latency_max_us, memory_order_relaxed);
+		if (m > t.lat_max)
+			t.lat_max = m;
+	}
+	return t;
+}
+
+static void srvr(const struct fourlw_ctx *c, struct jute_out *out, bool with_clients)
+{
+	const struct sequencer_stats *ss = sequencer_stats(c->srv->seq);
+	struct totals t = sum(c->srv);
+	put(out, "Zookeeper version: %s\n", RK_VERSION_LINE);
+	if (with_clients)
+		put(out, "Clients:\n\n");
+	double avg = t.lat_count ? (double)t.lat_total / (double)t.lat_count / 1000.0 : 0.0;
+	put(out, "Latency min/avg/max: 0/%.4f/%lu\n", avg, (unsigned long)(t.lat_max / 1000));
+	put(out, "Received: %lu\n", (unsigned long)t.received);
+	put(out, "Sent: %lu\n", (unsigned long)t.sent);
+	put(out, "Connections: %lu\n", (unsigned long)t.connections);
+	put(out, "Outstanding: %lu\n", (unsigned long)t.outstanding);
+	put(out, "Zxid: 0x%lx\n", (unsigned long)atomic_load(&ss->zxid));
+	put(out, "Mode: standalone\n");
+	put(out, "Node count: %lu\n", (unsigned long)atomic_load(&ss->znodes));
+}
+
+static void mntr(const struct fourlw_ctx *c, struct jute_out *out)
+{
+	const struct sequencer_stats *ss = sequencer_stats(c->srv->seq);
+	struct totals t = sum(c->srv);
+	uint64_t watches = 0;
+	for (int i = 0; i < c->srv->cores; i++)
+		watches += atomic_load_explicit(&c->srv->stats[i].watches, memory_order_relaxed);
+	double avg = t.lat_count ? (double)t.lat_total / (double)t.lat_count / 1000.0 : 0.0;
+	put(out, "zk_version\t%s\n", RK_VERSION_LINE);
+	put(out, "zk_server_state\tstandalone\n");
+	put(out, "zk_avg_latency\t%.4f\n", avg);
+	put(out, "zk_max_latency\t%lu\n", (unsigned long)(t.lat_max / 1000));
+	put(out, "zk_min_latency\t0\n");
+	put(out, "zk_packets_received\t%lu\n", (unsigned long)t.received);
+	put(out, "zk_packets_sent\t%lu\n", (unsigned long)t.sent);
+	put(out, "zk_num_alive_connections\t%lu\n", (unsigned long)t.connections);
+	put(out, "zk_outstanding_requests\t%lu\n", (unsigned long)t.outstanding);
+	put(out, "zk_znode_count\t%lu\n", (unsigned long)atomic_load(&ss->znodes));
+	put(out, "zk_watch_count\t%lu\n", (unsigned long)watches);
+	put(out, "zk_global_sessions\t%lu\n", (unsigned long)atomic_load(&ss->sessions));
+	put(out, "zk_last_zxid\t0x%lx\n", (unsigned long)atomic_load(&ss->zxid));
+	put(out, "zk_cores\t%d\n", c->srv->cores);
+}
+
+static void conf(const struct fourlw_ctx *c, struct jute_out *out)
+{
+	const struct config *cfg = c->srv->cfg;
+	put(out, "clientPort=%d\n", c->srv->bound_port);
+	put(out, "clientPortAddress=%s\n", cfg->client_port_address);
+	put(out, "dataDir=%s\n", cfg->data_dir);
+	put(out, "dataLogDir=%s\n", cfg->data_log_dir[0] ? cfg->data_log_dir : cfg->data_dir);
+	put(out, "tickTime=%d\n", cfg->tick_time_ms);
+	put(out, "maxClientCnxns=%d\n", cfg->max_client_cnxns);
+	put(out, "minSessionTimeout=%d\n", cfg->min_session_timeout_ms);
+	put(out, "maxSessionTimeout=%d\n", cfg->max_session_timeout_ms);
+	put(out, "serverId=0\n");
+}
+
+void fourlw_run(const struct fourlw_ctx *c, uint32_t raw, struct jute_out *out)
+{
+	char w[5];
+	word_of(raw, w);
+	if (!whitelisted(c->srv->cfg->four_lw_whitelist, w)) {
+		put(out, "%s is not executed because it is not in the whitelist.\n", w);
+		return;
+	}
+	if (strcmp(w, "ruok") == 0)
+		put(out, "imok");
+	else if (strcmp(w, "srvr") == 0)
+		srvr(c, out, false);
+	else if (strcmp(w, "stat") == 0)
+		srvr(c, out, true);
+	else if (strcmp(w, "mntr") == 0)
+		mntr(c, out);
+	else if (strcmp(w, "conf") == 0)
+		conf(c, out);
+	else if (strcmp(w, "isro") == 0)
+		put(out, "rw");
+	else if (strcmp(w, "envi") == 0)
+		put(out, "Environment:\nzookeeper.version=%s\n", RK_VERSION_LINE);
+	else
+		put(out, "%s is not implemented by Ringkeeper yet.\n", w);
+}

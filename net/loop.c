@@ -1,1 +1,0 @@
-/* placeholder */ typedef int rk_net_placeholder;

@@ -1,0 +1,211 @@
+/* Server start-up and shutdown: listeners, the sequencer, one pinned
+ * thread per core, and the signal wait. */
+#include "net/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "net/core_loop.h"
+#include "storage/storage.h"
+
+#define LISTEN_BACKLOG 4096
+
+/* A SO_REUSEPORT listener; *port 0 binds an ephemeral port and returns it. */
+static int listen_on(const char *addr, int *port)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t len;
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)*port);
+		len = sizeof *a4;
+	} else if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)*port);
+		len = sizeof *a6;
+	} else {
+		log_error("clientPortAddress %s is not an IPv4 or IPv6 address", addr);
+		return -EINVAL;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, LISTEN_BACKLOG)) {
+		int err = errno;
+		log_error("cannot listen on %s:%d: %s", addr, *port, strerror(err));
+		close(fd);
+		return -err;
+	}
+	if (*port == 0) {
+		getsockname(fd, (struct sockaddr *)&ss, &len);
+		*port = ntohs(ss.ss_family == AF_INET ? a4->sin_port : a6->sin6_port);
+	}
+	return fd;
+}
+
+struct core_thread {
+	struct server *srv;
+	struct core *core;
+	int cpu;
+	pthread_t thread;
+	int rc;
+};
+
+static void *core_main(void *arg)
+{
+	struct core_thread *t = arg;
+	if (t->cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(t->cpu, &set);
+		pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+	}
+	t->rc = core_run(t->core);
+	if (t->rc)
+		atomic_store(&t->srv->stop, true);
+	return NULL;
+}
+
+/* The i-th CPU this process may run on, or -1. */
+static int nth_cpu(int i)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set))
+		return -1;
+	int seen = 0;
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, &set) && seen++ == i)
+			return cpu;
+	return -1;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int wait_for_signal(struct server *srv)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	while (!atomic_load(&srv->stop)) {
+		struct timespec ts = {0, 200 * 1000000L};
+		int sig = sigtimedwait(&set, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info("signal %d: shutting down", sig);
+			break;
+		}
+	}
+	atomic_store(&srv->stop, true);
+	return 0;
+}
+
+int server_run(const struct config *cfg)
+{
+	struct server *srv = calloc(1, sizeof *srv);
+	struct core_thread *threads = calloc((size_t)cfg->cores, sizeof *threads);
+	int *fds = malloc((size_t)cfg->cores * sizeof *fds);
+	struct storage *st = storage_mem_open();
+	int rc = -ENOMEM;
+	int n_fds = 0;
+	if (!srv || !threads || !fds || !st)
+		goto out;
+	srv->cfg = cfg;
+	srv->cores = cfg->cores;
+	srv->start_ms = wall_ms();
+	srv->core = calloc((size_t)cfg->cores, sizeof *srv->core);
+	srv->ring_fds = calloc((size_t)cfg->cores, sizeof *srv->ring_fds);
+	srv->stats = aligned_alloc(64, (size_t)cfg->cores * sizeof *srv->stats);
+	if (!srv->core || !srv->ring_fds || !srv->stats)
+		goto out;
+	memset(srv->stats, 0, (size_t)cfg->cores * sizeof *srv->stats);
+	int port = cfg->client_port;
+	for (; n_fds < cfg->cores; n_fds++) {
+		fds[n_fds] = listen_on(cfg->client_port_address, &port);
+		if (fds[n_fds] < 0) {
+			rc = fds[n_fds];
+			goto out;
+		}
+	}
+	srv->bound_port = port;
+	struct sequencer_config sc = {
+		.cores = cfg->cores,
+		.min_session_timeout_ms = cfg->min_session_timeout_ms,
+		.max_session_timeout_ms = cfg->max_session_timeout_ms,
+		.super_digest = cfg->super_digest[0] ? cfg->super_digest : NULL,
+		.storage = st,
+		.wake = core_wake,
+		.wake_ctx = srv,
+	};
+	srv->seq = sequencer_create(&sc);
+	if (!srv->seq)
+		goto out;
+	for (int i = 0; i < cfg->cores; i++) {
+		srv->core[i] = core_create(srv, i, fds[i]);
+		if (!srv->core[i])
+			goto out;
+	}
+	/* Signals go to this thread alone: block them before the cores start. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	for (int i = 0; i < cfg->cores; i++) {
+		threads[i] = (struct core_thread){.srv = srv, .core = srv->core[i],
+						  .cpu = nth_cpu(i)};
+		if (pthread_create(&threads[i].thread, NULL, core_main, &threads[i])) {
+			atomic_store(&srv->stop, true);
+			for (int j = 0; j < i; j++)
+				pthread_join(threads[j].thread, NULL);
+			goto out;
+		}
+	}
+	log_info("ringkeeper serving on %s:%d with %d cores, data in %s",
+		 cfg->client_port_address, port, cfg->cores, cfg->data_dir);
+	wait_for_signal(srv);
+	rc = 0;
+	for (int i = 0; i < cfg->cores; i++) {
+		pthread_join(threads[i].thread, NULL);
+		if (threads[i].rc)
+			rc = threads[i].rc;
+	}
+	log_info("stopped");
+out:
+	for (int i = 0; srv && srv->core && i < cfg->cores; i++)
+		core_destroy(srv->core[i]);
+	for (int i = 0; i < n_fds; i++)
+		close(fds[i]);
+	if (srv) {
+		sequencer_destroy(srv->seq);
+		free(srv->core);
+		free(srv->ring_fds);
+		free(srv->stats);
+	}
+	if (st)
+		st->ops->close(st);
+	free(srv);
+	free(threads);
+	free(fds);
+	return rc;
+}

@@ -1,0 +1,51 @@
+/* The server: one thread per core, each running net/core_loop on its own
+ * io_uring, plus the sequencer on core 0. server_run() blocks until
+ * SIGTERM or SIGINT, then stops every core and returns.
+ *
+ * struct server is the read-mostly context every core is handed: the
+ * configuration, the sequencer, and what cores need of each other (ring
+ * fds for wake-ups, counters for status). It is not a global: main owns it
+ * and passes it down. */
+#ifndef RK_SERVER_H
+#define RK_SERVER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "consensus/sequencer.h"
+#include "net/config.h"
+
+struct core;
+
+/* Per-core counters, written by their core, read by any (4lw, metrics). */
+struct core_stats {
+	_Alignas(64) _Atomic uint64_t packets_received;
+	_Atomic uint64_t packets_sent;
+	_Atomic uint64_t connections;
+	_Atomic uint64_t outstanding;
+	_Atomic uint64_t latency_total_us;
+	_Atomic uint64_t latency_count;
+	_Atomic uint64_t latency_max_us;
+	_Atomic uint64_t watches;
+};
+
+#define IP_BUCKETS 4096
+
+struct server {
+	const struct config *cfg;
+	struct sequencer *seq;
+	int cores;
+	struct core **core;
+	_Atomic int *ring_fds;
+	struct core_stats *stats;
+	/* Connections per client address (hashed), for maxClientCnxns. */
+	_Atomic int32_t ip_conns[IP_BUCKETS];
+	_Atomic bool stop;
+	int64_t start_ms;
+	int bound_port; /* the port actually bound (clientPort 0 picks one) */
+};
+
+int server_run(const struct config *cfg);
+
+#endif
