@@ -220,7 +220,9 @@ static void batch_end(struct sequencer *seq)
 	}
 	if (seq->sm.zxid != seq->zxid_published) {
 		struct storage *st = seq->cfg.storage;
-		int rc = st->ops->append(st, seq->sm.zxid, NULL, 0);
+		int rc = st->ops->add(st, seq->sm.zxid, 0, NULL, 0);
+		if (rc == 0)
+			rc = st->ops->commit(st);
 		RK_ASSERT(rc == 0); /* the in-memory store cannot fail */
 		tree_publish(seq->tree);
 		seq->zxid_published = seq->sm.zxid;
@@ -298,7 +300,7 @@ static void handle_write(struct sequencer *seq, const struct seq_msg *m, int64_t
 }
 
 static void put_connect_response(struct jute_out *d, int32_t timeout_ms, uint64_t id,
-				 const uint8_t *passwd)
+				 const uint8_t *passwd, bool read_only_flag)
 {
 	static const uint8_t zero[ZK_PASSWORD_BYTES];
 	size_t f = d->len;
@@ -307,7 +309,8 @@ static void put_connect_response(struct jute_out *d, int32_t timeout_ms, uint64_
 	jute_put_int(d, timeout_ms);
 	jute_put_long(d, (int64_t)id);
 	jute_put_buffer(d, passwd ? passwd : zero, ZK_PASSWORD_BYTES);
-	jute_put_bool(d, false); /* readOnly */
+	if (read_only_flag)
+		jute_put_bool(d, false); /* readOnly */
 	proto_frame_end(d, f);
 }
 
@@ -358,7 +361,7 @@ static void handle_connect(struct sequencer *seq, const struct seq_msg *m, int64
 		if (!s || s->closing || m->len < ZK_PASSWORD_BYTES ||
 		    memcmp(s->passwd, m->body, ZK_PASSWORD_BYTES) != 0) {
 			at = dlv_begin(seq, m->core, DLV_CONNECTED, m->conn_ref, 0, 0);
-			put_connect_response(deliveries_of(seq, m->core), 0, 0, NULL);
+			put_connect_response(deliveries_of(seq, m->core), 0, 0, NULL, m->op);
 			dlv_end(seq, m->core, at);
 			return;
 		}
@@ -371,7 +374,7 @@ static void handle_connect(struct sequencer *seq, const struct seq_msg *m, int64
 	}
 	at = dlv_begin(seq, m->core, DLV_CONNECTED, m->conn_ref, s->id, t);
 	d = deliveries_of(seq, m->core);
-	put_connect_response(d, t, s->id, s->passwd);
+	put_connect_response(d, t, s->id, s->passwd, m->op);
 	dlv_end(seq, m->core, at);
 }
 

@@ -41,7 +41,7 @@ struct seq_msg {
 	uint32_t conn_ref; /* the core's connection handle, echoed back */
 	uint64_t session_id;
 	int32_t xid;
-	int32_t op;
+	int32_t op;	    /* SEQ_CONNECT: 1 if the request carried readOnly */
 	int32_t timeout_ms; /* SEQ_CONNECT: requested timeout */
 	int64_t zxid_seen;  /* SEQ_CONNECT: client's lastZxidSeen */
 	uint32_t len;

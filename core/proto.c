@@ -8,7 +8,7 @@ void proto_put_stat(struct jute_out *out, const struct zk_stat *st)
 	jute_put_long(out, st->ctime);
 	jute_put_long(out, st->mtime);
 	jute_put_int(out, st->version);
-	jute_put_int(out, st->cversion);
+	jute_put_int(out, (int32_t)((uint32_t)st->cversion * 2u - (uint32_t)st->num_children));
 	jute_put_int(out, st->aversion);
 	jute_put_long(out, st->ephemeral_owner);
 	jute_put_int(out, st->data_length);

@@ -131,7 +131,11 @@ enum zk_perm {
 	ZPERM_ALL = 31,
 };
 
-/* Stat as on the wire: 68 bytes, fields in this order. */
+/* Stat: 68 bytes on the wire, fields in this order. cversion here is what
+ * ZooKeeper persists: the number of children ever created, which also
+ * numbers sequential children. The wire carries 2 * cversion -
+ * num_children, i.e. creates plus deletes, as ZooKeeper's copyStat does;
+ * proto_put_stat converts. */
 struct zk_stat {
 	int64_t czxid;
 	int64_t mzxid;

@@ -109,11 +109,13 @@ static struct znode *znode_copy(const struct znode *n)
 	return c;
 }
 
+/* Null data (length -1 on the wire) stays NULL; empty data gets a one-byte
+ * allocation so getData can tell the two apart, as ZooKeeper does. */
 static uint8_t *data_copy(const void *data, int32_t len)
 {
-	if (len <= 0)
+	if (len < 0 || !data)
 		return NULL;
-	uint8_t *d = malloc((size_t)len);
+	uint8_t *d = malloc(len ? (size_t)len : 1);
 	RK_ASSERT(d);
 	memcpy(d, data, (size_t)len);
 	return d;
@@ -210,8 +212,8 @@ int tree_node_delete(struct tree *t, const char *path, size_t len, int64_t zxid)
 	const char *name = base_name(path, len, &nlen);
 	RK_ASSERT(hamt_del(&p->children, &p->children, name, nlen, hamt_hash(name, nlen), NULL,
 			   &t->gc) == 0);
+	/* Only creates advance cversion (ZooKeeper's sequence counter). */
 	p->stat.num_children = (int32_t)p->children.count;
-	p->stat.cversion++;
 	if (zxid > p->stat.pzxid)
 		p->stat.pzxid = zxid;
 	node_put(t, path, plen, p);
@@ -359,12 +361,13 @@ struct tree *tree_create(void)
 	root->acl = acl_intern(t, open);
 	RK_ASSERT(hamt_put(&t->working.nodes, &t->working.nodes, "/", 1, hamt_hash("/", 1), root,
 			   NULL, &t->gc) == 0);
+	/* The system nodes exist from zxid 0 and, as in ZooKeeper, do not
+	 * count as changes of their parents' children. */
 	tree_node_create(t, "/zookeeper", 10, NULL, 0, open, 0, 0, 0, 0);
-	/* "/zookeeper" is created at zxid 0 and does not count as a change
-	 * of the root's children, as in ZooKeeper. */
-	struct znode *r = lookup_mut(t, "/", 1);
-	r->stat.cversion = 0;
-	r->stat.pzxid = 0;
+	tree_node_create(t, "/zookeeper/quota", 16, NULL, 0, open, 0, 0, 0, 0);
+	tree_node_create(t, "/zookeeper/config", 17, "", 0, &acl_read_unsafe, 0, 0, 0, 0);
+	lookup_mut(t, "/", 1)->stat.pzxid = 0;
+	lookup_mut(t, "/zookeeper", 10)->stat.pzxid = 0;
 	tree_publish(t);
 	return t;
 }

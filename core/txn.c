@@ -350,7 +350,6 @@ static int prep_delete(struct txn_ctx *c, int32_t op, struct jute_in *in, struct
 	t->op = op;
 	t->owner = node.stat.ephemeral_owner;
 	parent.stat.num_children--;
-	parent.stat.cversion++;
 	parent.stat.pzxid = c->zxid;
 	struct node_view gone = {.exists = false};
 	if (ov_set(&c->ov, path, (size_t)len, &gone) || ov_set(&c->ov, path, plen, &parent))

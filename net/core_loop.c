@@ -520,6 +520,9 @@ static void handle_connect(struct core *c, struct conn *k, const uint8_t *p, uin
 		conn_close(c, k, "malformed ConnectRequest");
 		return;
 	}
+	/* Clients that send the readOnly flag expect it back; older ones
+	 * expect the response without it, as ZooKeeper answers. */
+	bool read_only_flag = jute_remaining(&in) >= 1;
 	size_t iplen = strlen(k->ip) + 1;
 	struct seq_msg *m = msg_new(SEQ_CONNECT, ZK_PASSWORD_BYTES + iplen);
 	if (!m) {
@@ -530,6 +533,7 @@ static void handle_connect(struct core *c, struct conn *k, const uint8_t *p, uin
 	m->session_id = (uint64_t)session_id;
 	m->timeout_ms = timeout;
 	m->zxid_seen = zxid_seen;
+	m->op = read_only_flag;
 	memset(m->body, 0, ZK_PASSWORD_BYTES);
 	if (pw && pwlen > 0)
 		memcpy(m->body, pw, pwlen < ZK_PASSWORD_BYTES ? (size_t)pwlen : ZK_PASSWORD_BYTES);

@@ -1,24 +1,41 @@
-/* In-memory storage: nothing survives a restart; appends are durable at
- * once. Used until the txn log lands and by tests of the layers above. */
+/* In-memory storage: nothing survives a restart; commits are durable at
+ * once. For tests of the layers above and for throwaway servers. */
 #include <stdlib.h>
 
 #include "storage/storage.h"
 
 struct storage_mem {
 	struct storage base;
+	int64_t zxid_added;
 	int64_t zxid_durable;
 };
 
-static int mem_append(struct storage *st, int64_t zxid_last, const void *bytes, size_t len)
+static int mem_add(struct storage *st, int64_t zxid, uint32_t type, const void *payload,
+		   uint32_t len)
+{
+	((struct storage_mem *)st)->zxid_added = zxid;
+	return 0;
+}
+
+static int mem_commit(struct storage *st)
 {
 	struct storage_mem *m = (struct storage_mem *)st;
-	m->zxid_durable = zxid_last;
+	m->zxid_durable = m->zxid_added;
 	return 0;
+}
+
+static void mem_poll(struct storage *st)
+{
 }
 
 static int64_t mem_durable_zxid(struct storage *st)
 {
 	return ((struct storage_mem *)st)->zxid_durable;
+}
+
+static int mem_wait_fd(struct storage *st)
+{
+	return -1;
 }
 
 static void mem_close(struct storage *st)
@@ -27,8 +44,11 @@ static void mem_close(struct storage *st)
 }
 
 static const struct storage_ops mem_ops = {
-	.append = mem_append,
+	.add = mem_add,
+	.commit = mem_commit,
+	.poll = mem_poll,
 	.durable_zxid = mem_durable_zxid,
+	.wait_fd = mem_wait_fd,
 	.close = mem_close,
 };
 

@@ -1,21 +1,37 @@
-/* The storage interface the sequencer writes through: append a batch of
- * encoded txns and learn when it is durable. The in-memory implementation
- * completes at once; the txn log (O_DIRECT, group commit) implements the
- * same calls. storage/ sees txns only as bytes tagged with a zxid. */
+/* The storage interface the sequencer writes through. storage/ sees txns
+ * only as typed byte strings tagged with a zxid; what they mean is core's.
+ *
+ * Use, all from the sequencer thread:
+ *   add() each txn of a batch, then commit() the batch. The store writes
+ *   committed batches in order and group-commits: everything committed
+ *   while a write is in flight goes out in the next write. durable_zxid()
+ *   says how far the log is on disk (fdatasync'd, unless forceSync=no);
+ *   the sequencer acknowledges nothing beyond it.
+ *   poll() reaps finished I/O and starts the next write; it never blocks.
+ *   wait_fd() is an eventfd that becomes readable when poll() has work, so
+ *   the caller's event loop can sleep on it.
+ * A store that failed (ENOSPC, EIO) returns that -errno from
+ * durable_zxid() forever after: it never retries a failed sync and never
+ * reports later data as durable. */
 #ifndef RK_STORAGE_H
 #define RK_STORAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct storage;
 
 struct storage_ops {
-	/* Queue a batch whose last txn has zxid_last; bytes are copied. */
-	int (*append)(struct storage *st, int64_t zxid_last, const void *bytes, size_t len);
-	/* The highest zxid known durable, or -errno once the store failed
-	 * (ENOSPC, EIO): a failed store never reports progress again. */
+	/* Queue one record. Returns 0, -EMSGSIZE (record too large) or the
+	 * store's failure. payload is copied. */
+	int (*add)(struct storage *st, int64_t zxid, uint32_t type, const void *payload,
+		   uint32_t len);
+	/* Seal the records added since the last commit into one batch. */
+	int (*commit)(struct storage *st);
+	void (*poll)(struct storage *st);
 	int64_t (*durable_zxid)(struct storage *st);
+	int (*wait_fd)(struct storage *st); /* -1 when never needed */
 	void (*close)(struct storage *st);
 };
 
@@ -23,7 +39,12 @@ struct storage {
 	const struct storage_ops *ops;
 };
 
-/* A store that keeps nothing: every append is durable at once. */
+/* Called for each valid record found at open, in zxid order. A non-zero
+ * return stops recovery and fails the open. */
+typedef int (*storage_replay_fn)(void *ctx, int64_t zxid, uint32_t type, const void *payload,
+				 uint32_t len);
+
+/* A store that keeps nothing: every commit is durable at once. */
 struct storage *storage_mem_open(void);
 
 #endif
