@@ -17,16 +17,19 @@ class CountingResult(unittest.TextTestResult):
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
         self.passed = 0
-        self.class_s = {}  # seconds per test class, set-up included
+        self.class_s = {}  # seconds per test class, server start included
+        self.t_last = time.monotonic()
 
     def startTest(self, test):
-        self.t0 = time.monotonic()
+        # Time since the previous test is the class's set-up (server start).
+        self.t0 = self.t_last
         super().startTest(test)
 
     def stopTest(self, test):
         super().stopTest(test)
+        self.t_last = time.monotonic()
         name = type(test).__module__ + "." + type(test).__name__
-        self.class_s[name] = self.class_s.get(name, 0) + time.monotonic() - self.t0
+        self.class_s[name] = self.class_s.get(name, 0) + self.t_last - self.t0
 
     def addSuccess(self, test):
         super().addSuccess(test)

@@ -91,6 +91,7 @@ class Conn:
         self.sock = socket.create_connection((host, port), timeout=io_timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.xid = 0
+        self.inbuf = bytearray()  # bytes received but not yet parsed
         self.events = []  # watch notifications seen while reading replies
         self.session_id, self.passwd, self.timeout_ms = 0, b"", 0
 
@@ -101,13 +102,14 @@ class Conn:
         self.sock.sendall(struct.pack(">i", len(body)) + body)
 
     def recv_exact(self, n):
-        buf = b""
-        while len(buf) < n:
-            chunk = self.sock.recv(n - len(buf))
+        while len(self.inbuf) < n:
+            chunk = self.sock.recv(max(65536, n - len(self.inbuf)))
             if not chunk:
                 raise EOFError("connection closed by server")
-            buf += chunk
-        return buf
+            self.inbuf += chunk
+        out = bytes(self.inbuf[:n])
+        del self.inbuf[:n]
+        return out
 
     def recv_frame(self):
         (n,) = struct.unpack(">i", self.recv_exact(4))
