@@ -101,7 +101,7 @@ struct setup_stats {
 	uint64_t resized;
 };
 
-struct session;
+struct client;
 
 struct worker {
 	int id;
@@ -109,10 +109,10 @@ struct worker {
 	struct bench *b;
 	int epfd;
 	int timerfd; /* open-loop send schedule; -1 in closed loop */
-	struct session *sessions;
+	struct client *sessions;
 	int session_count;
 	int sessions_live;  /* not yet closed or failed */
-	int sessions_ready; /* reached SESS_ACTIVE */
+	int sessions_ready; /* reached CLIENT_ACTIVE */
 	bool signalled_ready;
 	uint64_t rng;
 	uint64_t read_threshold; /* a read if the top 53 random bits are below */

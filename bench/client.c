@@ -3,7 +3,7 @@
  * receive buffer, pings when idle and a clean closeSession at the end.
  * Every wait has a deadline, so a dead or stalled server fails the session
  * (naming the server) instead of hanging the run. */
-#include "bench/session.h"
+#include "bench/client.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -29,12 +29,12 @@
 
 static _Atomic int failures_logged;
 
-static uint64_t timeout_ns(const struct session *s)
+static uint64_t timeout_ns(const struct client *s)
 {
 	return (uint64_t)(s->w->b->cfg.timeout_s * 1e9);
 }
 
-int session_init(struct session *s, struct worker *w, int index, int inflight)
+int client_init(struct client *s, struct worker *w, int index, int inflight)
 {
 	struct bench *b = w->b;
 	memset(s, 0, sizeof *s);
@@ -56,7 +56,7 @@ int session_init(struct session *s, struct worker *w, int index, int inflight)
 	return 0;
 }
 
-void session_free(struct session *s)
+void client_free(struct client *s)
 {
 	if (s->fd >= 0)
 		close(s->fd);
@@ -66,7 +66,7 @@ void session_free(struct session *s)
 	jute_out_free(&s->wbuf);
 }
 
-static void session_end(struct session *s, enum sess_state state)
+static void finish(struct client *s, enum client_state state)
 {
 	if (s->fd >= 0)
 		close(s->fd);
@@ -75,9 +75,9 @@ static void session_end(struct session *s, enum sess_state state)
 	s->w->sessions_live--;
 }
 
-int session_fail(struct session *s, int err, const char *fmt, ...)
+int client_fail(struct client *s, int err, const char *fmt, ...)
 {
-	if (!session_live(s))
+	if (!client_live(s))
 		return err ? err : -EPROTO;
 	if (atomic_fetch_add(&failures_logged, 1) < FAILURES_LOGGED_MAX) {
 		char what[256];
@@ -90,21 +90,21 @@ int session_fail(struct session *s, int err, const char *fmt, ...)
 	}
 	atomic_store(&s->w->b->abort_run, 1);
 	s->w->failed_sessions++;
-	session_end(s, SESS_FAILED);
+	finish(s, CLIENT_FAILED);
 	return err ? err : -EPROTO;
 }
 
-static int set_poll_out(struct session *s, bool on)
+static int set_poll_out(struct client *s, bool on)
 {
 	struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = s};
 	if (epoll_ctl(s->w->epfd, EPOLL_CTL_MOD, s->fd, &ev) < 0)
-		return session_fail(s, -errno, "epoll_ctl");
+		return client_fail(s, -errno, "epoll_ctl");
 	s->poll_out = on;
 	return 0;
 }
 
 /* Writes out wbuf; whatever the socket does not take waits for EPOLLOUT. */
-static int session_flush(struct session *s)
+static int flush(struct client *s)
 {
 	while (s->wbuf_sent < s->wbuf.len) {
 		ssize_t n = send(s->fd, s->wbuf.buf + s->wbuf_sent, s->wbuf.len - s->wbuf_sent,
@@ -114,7 +114,7 @@ static int session_flush(struct session *s)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return s->poll_out ? 0 : set_poll_out(s, true);
-			return session_fail(s, -errno, "send");
+			return client_fail(s, -errno, "send");
 		}
 		s->wbuf_sent += (size_t)n;
 	}
@@ -124,7 +124,7 @@ static int session_flush(struct session *s)
 }
 
 /* Drops what has been sent so new frames append behind the unsent rest. */
-static void wbuf_compact(struct session *s)
+static void wbuf_compact(struct client *s)
 {
 	if (s->wbuf_sent == 0)
 		return;
@@ -133,7 +133,7 @@ static void wbuf_compact(struct session *s)
 	s->wbuf_sent = 0;
 }
 
-static void push_request(struct session *s, const struct op *op, uint64_t now)
+static void push_request(struct client *s, const struct op *op, uint64_t now)
 {
 	RK_ASSERT(s->slot_count < s->slot_cap);
 	wbuf_compact(s);
@@ -150,99 +150,99 @@ static void push_request(struct session *s, const struct op *op, uint64_t now)
 	s->last_send_ns = now;
 }
 
-static void send_bare(struct session *s, int32_t xid, enum zk_op type, uint64_t now)
+static void send_bare(struct client *s, int32_t xid, enum zk_op type, uint64_t now)
 {
 	wbuf_compact(s);
 	wire_put_bare(&s->wbuf, xid, type);
 	RK_ASSERT(!s->wbuf.err);
 	s->last_send_ns = now;
-	session_flush(s);
+	flush(s);
 }
 
-void session_open(struct session *s, uint64_t now)
+void client_open(struct client *s, uint64_t now)
 {
 	const struct server *srv = s->server;
-	s->state = SESS_CONNECTING;
+	s->state = CLIENT_CONNECTING;
 	s->deadline_ns = now + timeout_ns(s);
 	s->fd = socket(srv->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->fd < 0) {
-		session_fail(s, -errno, "socket");
+		client_fail(s, -errno, "socket");
 		return;
 	}
 	int one = 1;
 	setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (connect(s->fd, (const struct sockaddr *)&srv->addr, srv->addr_len) < 0 &&
 	    errno != EINPROGRESS) {
-		session_fail(s, -errno, "connect");
+		client_fail(s, -errno, "connect");
 		return;
 	}
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = s};
 	if (epoll_ctl(s->w->epfd, EPOLL_CTL_ADD, s->fd, &ev) < 0) {
-		session_fail(s, -errno, "epoll_ctl");
+		client_fail(s, -errno, "epoll_ctl");
 		return;
 	}
 	s->poll_out = true;
 }
 
-static int on_connected(struct session *s, uint64_t now)
+static int on_connected(struct client *s, uint64_t now)
 {
 	int soerr = 0;
 	socklen_t len = sizeof soerr;
 	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
-		return session_fail(s, -errno, "getsockopt");
+		return client_fail(s, -errno, "getsockopt");
 	if (soerr)
-		return session_fail(s, -soerr, "connect");
+		return client_fail(s, -soerr, "connect");
 	wire_put_connect(&s->wbuf, SESSION_TIMEOUT_MS);
-	s->state = SESS_HANDSHAKE;
+	s->state = CLIENT_HANDSHAKE;
 	s->deadline_ns = now + timeout_ns(s);
-	return session_flush(s);
+	return flush(s);
 }
 
-static int on_connect_reply(struct session *s, struct jute_in *in, uint64_t now)
+static int on_connect_reply(struct client *s, struct jute_in *in, uint64_t now)
 {
 	struct wire_connect_reply r;
 	if (wire_get_connect(in, &r))
-		return session_fail(s, -EBADMSG, "malformed ConnectResponse");
+		return client_fail(s, -EBADMSG, "malformed ConnectResponse");
 	if (r.timeout_ms <= 0)
-		return session_fail(s, 0, "server refused the session (timeout %d)", r.timeout_ms);
+		return client_fail(s, 0, "server refused the session (timeout %d)", r.timeout_ms);
 	s->session_id = r.session_id;
 	s->timeout_ms = r.timeout_ms;
-	s->state = SESS_SYNCING;
+	s->state = CLIENT_SYNCING;
 	s->deadline_ns = now + timeout_ns(s);
 	push_request(s, &(struct op){.kind = OPK_SYNC, .start_ns = now}, now);
-	return session_flush(s);
+	return flush(s);
 }
 
-static int on_sync_reply(struct session *s, int32_t err, uint64_t now)
+static int on_sync_reply(struct client *s, int32_t err, uint64_t now)
 {
 	if (err != ZOK)
-		return session_fail(s, 0, "sync: %s (%d)", proto_err_name(err), err);
-	s->state = SESS_ACTIVE;
+		return client_fail(s, 0, "sync: %s (%d)", proto_err_name(err), err);
+	s->state = CLIENT_ACTIVE;
 	s->w->sessions_ready++;
 	return 0;
 }
 
-static int on_frame(struct session *s, const uint8_t *p, uint32_t len, uint64_t now)
+static int on_frame(struct client *s, const uint8_t *p, uint32_t len, uint64_t now)
 {
 	struct jute_in in = jute_in_make(p, len);
-	if (s->state == SESS_HANDSHAKE)
+	if (s->state == CLIENT_HANDSHAKE)
 		return on_connect_reply(s, &in, now);
 	struct wire_reply_header h;
 	if (wire_get_header(&in, &h))
-		return session_fail(s, -EBADMSG, "malformed reply header");
+		return client_fail(s, -EBADMSG, "malformed reply header");
 	if (h.xid == XID_PING) {
 		s->ping_outstanding = false;
 		return 0;
 	}
 	if (h.xid == XID_NOTIFICATION)
 		return 0;
-	if (s->state == SESS_CLOSING && s->slot_count == 0 && h.xid == s->close_xid) {
-		session_end(s, SESS_CLOSED);
+	if (s->state == CLIENT_CLOSING && s->slot_count == 0 && h.xid == s->close_xid) {
+		finish(s, CLIENT_CLOSED);
 		return 0;
 	}
 	if (s->slot_count == 0 || s->slots[s->slot_head].xid != h.xid)
-		return session_fail(s, -EPROTO, "reply xid %d, expected %d (err %d)", h.xid,
-				    s->slot_count ? s->slots[s->slot_head].xid : 0, h.err);
+		return client_fail(s, -EPROTO, "reply xid %d, expected %d (err %d)", h.xid,
+				   s->slot_count ? s->slots[s->slot_head].xid : 0, h.err);
 	struct slot sl = s->slots[s->slot_head];
 	s->slot_head = s->slot_head + 1 == s->slot_cap ? 0 : s->slot_head + 1;
 	s->slot_count--;
@@ -254,17 +254,17 @@ static int on_frame(struct session *s, const uint8_t *p, uint32_t len, uint64_t 
 
 /* Hands every complete frame in rbuf to on_frame, keeps a partial tail and
  * grows rbuf (bounded) if that tail is the start of an oversized frame. */
-static int parse_frames(struct session *s, uint64_t now)
+static int parse_frames(struct client *s, uint64_t now)
 {
 	size_t off = 0;
 	size_t need = 0;
 	int err = 0;
-	while (!err && session_live(s) && s->rbuf_len - off >= ZK_FRAME_HEADER_BYTES) {
+	while (!err && client_live(s) && s->rbuf_len - off >= ZK_FRAME_HEADER_BYTES) {
 		uint32_t len = jute_be32_get(s->rbuf + off);
 		if (len > FRAME_BYTES_MAX)
-			return session_fail(
+			return client_fail(
 			    s, -EMSGSIZE, "reply frame of %u bytes%s", len,
-			    s->state == SESS_HANDSHAKE ? " (not a ZooKeeper server?)" : "");
+			    s->state == CLIENT_HANDSHAKE ? " (not a ZooKeeper server?)" : "");
 		if (s->rbuf_len - off - ZK_FRAME_HEADER_BYTES < len) {
 			need = ZK_FRAME_HEADER_BYTES + (size_t)len;
 			break;
@@ -272,75 +272,75 @@ static int parse_frames(struct session *s, uint64_t now)
 		err = on_frame(s, s->rbuf + off + ZK_FRAME_HEADER_BYTES, len, now);
 		off += ZK_FRAME_HEADER_BYTES + len;
 	}
-	if (err || !session_live(s))
+	if (err || !client_live(s))
 		return err;
 	memmove(s->rbuf, s->rbuf + off, s->rbuf_len - off);
 	s->rbuf_len -= off;
 	if (need > s->rbuf_cap) {
 		uint8_t *nb = realloc(s->rbuf, need);
 		if (!nb)
-			return session_fail(s, -ENOMEM, "receive buffer of %zu bytes", need);
+			return client_fail(s, -ENOMEM, "receive buffer of %zu bytes", need);
 		s->rbuf = nb;
 		s->rbuf_cap = need;
 	}
 	return 0;
 }
 
-static int session_read(struct session *s, uint64_t now)
+static int read_replies(struct client *s, uint64_t now)
 {
 	for (int round = 0; round < READ_ROUNDS_MAX; round++) {
 		size_t room = s->rbuf_cap - s->rbuf_len;
 		ssize_t n = recv(s->fd, s->rbuf + s->rbuf_len, room, 0);
 		if (n == 0) {
-			if (s->state == SESS_CLOSING && s->slot_count == 0) {
-				session_end(s, SESS_CLOSED);
+			if (s->state == CLIENT_CLOSING && s->slot_count == 0) {
+				finish(s, CLIENT_CLOSED);
 				return 0;
 			}
-			return session_fail(s, 0, "server closed the connection");
+			return client_fail(s, 0, "server closed the connection");
 		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return 0;
-			return session_fail(s, -errno, "recv");
+			return client_fail(s, -errno, "recv");
 		}
 		s->rbuf_len += (size_t)n;
 		int err = parse_frames(s, now);
-		if (err || !session_live(s) || (size_t)n < room)
+		if (err || !client_live(s) || (size_t)n < room)
 			return err;
 	}
 	return 0;
 }
 
-void session_on_event(struct session *s, uint32_t events)
+void client_on_event(struct client *s, uint32_t events)
 {
 	uint64_t now = now_ns();
 	int err = 0;
 	switch (s->state) {
-	case SESS_CONNECTING:
+	case CLIENT_CONNECTING:
 		err = on_connected(s, now);
 		break;
-	case SESS_HANDSHAKE:
-	case SESS_SYNCING:
-	case SESS_ACTIVE:
-	case SESS_CLOSING:
+	case CLIENT_HANDSHAKE:
+	case CLIENT_SYNCING:
+	case CLIENT_ACTIVE:
+	case CLIENT_CLOSING:
 		if (events & EPOLLOUT)
-			err = session_flush(s);
-		if (!err && session_live(s) && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-			err = session_read(s, now);
+			err = flush(s);
+		if (!err && client_live(s) && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+			err = read_replies(s, now);
 		break;
-	case SESS_IDLE:
-	case SESS_CLOSED:
-	case SESS_FAILED:
-	case SESS_STATE_COUNT:
+	case CLIENT_IDLE:
+	case CLIENT_CLOSED:
+	case CLIENT_FAILED:
+	case CLIENT_STATE_COUNT:
 		return; /* a stale event for a session closed earlier in the batch */
 	}
-	if (!err && session_live(s))
-		session_drive(s, now);
+	if (!err && client_live(s))
+		client_drive(s, now);
 }
 
-static void fill(struct session *s, uint64_t now)
+static void fill(struct client *s, uint64_t now)
 {
 	struct op op;
 	bool queued = false;
@@ -349,10 +349,10 @@ static void fill(struct session *s, uint64_t now)
 		queued = true;
 	}
 	if (queued)
-		session_flush(s);
+		flush(s);
 }
 
-static void maybe_ping(struct session *s, uint64_t now)
+static void maybe_ping(struct client *s, uint64_t now)
 {
 	uint64_t idle_ns = (uint64_t)s->timeout_ms * 1000000 / 3;
 	if (s->ping_outstanding || now - s->last_send_ns < idle_ns)
@@ -362,74 +362,74 @@ static void maybe_ping(struct session *s, uint64_t now)
 	send_bare(s, XID_PING, ZOP_PING, now);
 }
 
-void session_drive(struct session *s, uint64_t now)
+void client_drive(struct client *s, uint64_t now)
 {
 	bool aborted = atomic_load_explicit(&s->w->b->abort_run, memory_order_relaxed);
 	switch (s->state) {
-	case SESS_CONNECTING:
-	case SESS_HANDSHAKE:
-	case SESS_SYNCING:
+	case CLIENT_CONNECTING:
+	case CLIENT_HANDSHAKE:
+	case CLIENT_SYNCING:
 		if (aborted) /* the run is over before it started; no need to be polite */
-			session_end(s, SESS_CLOSED);
+			finish(s, CLIENT_CLOSED);
 		break;
-	case SESS_ACTIVE:
+	case CLIENT_ACTIVE:
 		if (!workload_done(s, now)) {
 			fill(s, now);
 		} else if (s->slot_count == 0) {
 			s->close_xid = s->xid_next++;
-			s->state = SESS_CLOSING;
+			s->state = CLIENT_CLOSING;
 			s->deadline_ns = now + timeout_ns(s);
 			send_bare(s, s->close_xid, ZOP_CLOSE_SESSION, now);
 			break;
 		}
-		if (session_live(s))
+		if (client_live(s))
 			maybe_ping(s, now);
 		break;
-	case SESS_IDLE:
-	case SESS_CLOSING:
-	case SESS_CLOSED:
-	case SESS_FAILED:
-	case SESS_STATE_COUNT:
+	case CLIENT_IDLE:
+	case CLIENT_CLOSING:
+	case CLIENT_CLOSED:
+	case CLIENT_FAILED:
+	case CLIENT_STATE_COUNT:
 		break;
 	}
 }
 
-static const char *const waiting_for[SESS_STATE_COUNT] = {
-    [SESS_CONNECTING] = "TCP connect",
-    [SESS_HANDSHAKE] = "ConnectResponse",
-    [SESS_SYNCING] = "sync reply",
-    [SESS_CLOSING] = "closeSession reply",
+static const char *const waiting_for[CLIENT_STATE_COUNT] = {
+    [CLIENT_CONNECTING] = "TCP connect",
+    [CLIENT_HANDSHAKE] = "ConnectResponse",
+    [CLIENT_SYNCING] = "sync reply",
+    [CLIENT_CLOSING] = "closeSession reply",
 };
 
-void session_tick(struct session *s, uint64_t now)
+void client_tick(struct client *s, uint64_t now)
 {
 	double limit_s = s->w->b->cfg.timeout_s;
 	switch (s->state) {
-	case SESS_CONNECTING:
-	case SESS_HANDSHAKE:
-	case SESS_SYNCING:
-	case SESS_CLOSING:
+	case CLIENT_CONNECTING:
+	case CLIENT_HANDSHAKE:
+	case CLIENT_SYNCING:
+	case CLIENT_CLOSING:
 		if (now > s->deadline_ns) {
-			session_fail(s, 0, "no %s within %.1f s", waiting_for[s->state], limit_s);
+			client_fail(s, 0, "no %s within %.1f s", waiting_for[s->state], limit_s);
 			return;
 		}
 		break;
-	case SESS_ACTIVE:
+	case CLIENT_ACTIVE:
 		if (s->slot_count && now - s->last_progress_ns > timeout_ns(s)) {
-			session_fail(s, 0, "no reply for %.1f s with %u requests in flight",
-				     limit_s, s->slot_count);
+			client_fail(s, 0, "no reply for %.1f s with %u requests in flight", limit_s,
+				    s->slot_count);
 			return;
 		}
 		if (s->ping_outstanding && now - s->ping_sent_ns > timeout_ns(s)) {
-			session_fail(s, 0, "no ping reply for %.1f s", limit_s);
+			client_fail(s, 0, "no ping reply for %.1f s", limit_s);
 			return;
 		}
 		break;
-	case SESS_IDLE:
-	case SESS_CLOSED:
-	case SESS_FAILED:
-	case SESS_STATE_COUNT:
+	case CLIENT_IDLE:
+	case CLIENT_CLOSED:
+	case CLIENT_FAILED:
+	case CLIENT_STATE_COUNT:
 		return;
 	}
-	session_drive(s, now);
+	client_drive(s, now);
 }

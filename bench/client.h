@@ -1,14 +1,14 @@
 /* One ZooKeeper client session of the bench: a non-blocking socket, a ring
  * of outstanding requests and fixed read/write buffers, driven by its
- * worker's epoll loop (session.c) and fed by the workload (workload.c).
+ * worker's epoll loop (client.c) and fed by the workload (workload.c).
  *
  * Invariants: ZooKeeper answers a session's requests in the order they were
  * sent, so the ring is a FIFO and every reply's xid must equal the head's;
  * pings (xid -2) and notifications (xid -1) live outside the ring. Buffers
  * never grow during a run except rbuf, once, for a reply larger than any
  * seen so far (bounded by FRAME_BYTES_MAX). */
-#ifndef RK_BENCH_SESSION_H
-#define RK_BENCH_SESSION_H
+#ifndef RK_BENCH_CLIENT_H
+#define RK_BENCH_CLIENT_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -16,16 +16,16 @@
 #include "bench/bench.h"
 #include "core/jute.h"
 
-enum sess_state {
-	SESS_IDLE = 0,	 /* not yet connecting */
-	SESS_CONNECTING, /* non-blocking TCP connect in progress */
-	SESS_HANDSHAKE,	 /* ConnectRequest sent, waiting for ConnectResponse */
-	SESS_SYNCING,	 /* sync("/") sent so reads see what setup created */
-	SESS_ACTIVE,	 /* issuing the workload (or waiting for the start) */
-	SESS_CLOSING,	 /* closeSession sent, waiting for its reply or EOF */
-	SESS_CLOSED,	 /* closed cleanly; fd closed */
-	SESS_FAILED,	 /* connection, protocol or timeout error; fd closed */
-	SESS_STATE_COUNT,
+enum client_state {
+	CLIENT_IDLE = 0,   /* not yet connecting */
+	CLIENT_CONNECTING, /* non-blocking TCP connect in progress */
+	CLIENT_HANDSHAKE,  /* ConnectRequest sent, waiting for ConnectResponse */
+	CLIENT_SYNCING,	   /* sync("/") sent so reads see what setup created */
+	CLIENT_ACTIVE,	   /* issuing the workload (or waiting for the start) */
+	CLIENT_CLOSING,	   /* closeSession sent, waiting for its reply or EOF */
+	CLIENT_CLOSED,	   /* closed cleanly; fd closed */
+	CLIENT_FAILED,	   /* connection, protocol or timeout error; fd closed */
+	CLIENT_STATE_COUNT,
 };
 
 struct op {
@@ -41,12 +41,12 @@ struct slot {
 	enum op_kind kind;
 };
 
-struct session {
+struct client {
 	struct worker *w;
 	const struct server *server;
 	int index; /* across the whole run */
 	int fd;
-	enum sess_state state;
+	enum client_state state;
 	int32_t xid_next;
 	int32_t close_xid;
 	int32_t timeout_ms; /* negotiated */
@@ -78,30 +78,30 @@ struct session {
 	uint32_t setup_next;
 };
 
-int session_init(struct session *s, struct worker *w, int index, int inflight);
-void session_free(struct session *s);
-void session_open(struct session *s, uint64_t now);
-void session_on_event(struct session *s, uint32_t events);
+int client_init(struct client *s, struct worker *w, int index, int inflight);
+void client_free(struct client *s);
+void client_open(struct client *s, uint64_t now);
+void client_on_event(struct client *s, uint32_t events);
 /* Timeouts, pings and the end of the run: called every few milliseconds. */
-void session_tick(struct session *s, uint64_t now);
+void client_tick(struct client *s, uint64_t now);
 /* Sends whatever the state and the workload allow right now. */
-void session_drive(struct session *s, uint64_t now);
-static inline bool session_live(const struct session *s)
+void client_drive(struct client *s, uint64_t now);
+static inline bool client_live(const struct client *s)
 {
-	return s->state < SESS_CLOSED;
+	return s->state < CLIENT_CLOSED;
 }
 /* Logs the first few failures of the run and closes the session. err is
  * -errno (its text is appended) or 0; returns err, or -EPROTO for 0. */
-int session_fail(struct session *s, int err, const char *fmt, ...)
+int client_fail(struct client *s, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* workload.c: what a session sends next and what it makes of replies. */
-bool workload_next(struct session *s, uint64_t now, struct op *op);
-bool workload_done(const struct session *s, uint64_t now);
-void workload_put(struct session *s, const struct op *op, int32_t xid);
-int workload_reply(struct session *s, const struct slot *sl, int32_t err, struct jute_in *in,
+bool workload_next(struct client *s, uint64_t now, struct op *op);
+bool workload_done(const struct client *s, uint64_t now);
+void workload_put(struct client *s, const struct op *op, int32_t xid);
+int workload_reply(struct client *s, const struct slot *sl, int32_t err, struct jute_in *in,
 		   uint64_t now);
 /* Open loop: when this session's next request is due, or UINT64_MAX. */
-uint64_t workload_next_due(const struct session *s);
+uint64_t workload_next_due(const struct client *s);
 
 #endif

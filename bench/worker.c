@@ -3,7 +3,7 @@
  * refills it in the same wakeup. Open loop adds one timerfd armed at the
  * earliest due request. A tick every few milliseconds checks deadlines,
  * notices the start signal from main and closes sessions at the end. */
-#include "bench/session.h"
+#include "bench/client.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -75,7 +75,7 @@ int worker_init(struct worker *w, struct bench *b, enum worker_mode mode, int id
 		goto err;
 	for (int i = 0; i < count; i++) {
 		w->session_count = i + 1;
-		if ((err = session_init(&w->sessions[i], w, first + i, inflight)) < 0)
+		if ((err = client_init(&w->sessions[i], w, first + i, inflight)) < 0)
 			goto err;
 	}
 	w->sessions_live = count;
@@ -88,7 +88,7 @@ err:
 void worker_free(struct worker *w)
 {
 	for (int i = 0; i < w->session_count; i++)
-		session_free(&w->sessions[i]);
+		client_free(&w->sessions[i]);
 	free(w->sessions);
 	w->sessions = NULL;
 	w->session_count = 0;
@@ -123,7 +123,7 @@ static void check_start(struct worker *w)
 	 * all fire at once. */
 	double gap_ns = 1e9 / cfg->rate_ops;
 	for (int i = 0; i < w->session_count; i++) {
-		struct session *s = &w->sessions[i];
+		struct client *s = &w->sessions[i];
 		s->sched_interval_ns = gap_ns * cfg->sessions;
 		s->sched_origin_ns = start + (uint64_t)(gap_ns * s->index);
 		s->sched_next = 0;
@@ -135,7 +135,7 @@ static void tick(struct worker *w, uint64_t now)
 	if (w->mode == WORKER_RUN && w->measure_to_ns == 0)
 		check_start(w);
 	for (int i = 0; i < w->session_count; i++)
-		session_tick(&w->sessions[i], now);
+		client_tick(&w->sessions[i], now);
 	if (!w->signalled_ready && w->sessions_ready == w->session_count) {
 		w->signalled_ready = true;
 		atomic_fetch_add(&w->b->ready_workers, 1);
@@ -150,7 +150,7 @@ static void on_timer(struct worker *w)
 	w->armed_ns = 0;
 	uint64_t now = now_ns();
 	for (int i = 0; i < w->session_count; i++)
-		session_drive(&w->sessions[i], now);
+		client_drive(&w->sessions[i], now);
 }
 
 /* Open loop: wake up when the earliest session with a free slot is due. */
@@ -158,8 +158,8 @@ static void arm_timer(struct worker *w)
 {
 	uint64_t due = UINT64_MAX;
 	for (int i = 0; i < w->session_count; i++) {
-		const struct session *s = &w->sessions[i];
-		if (s->state == SESS_ACTIVE && s->slot_count < s->slot_cap) {
+		const struct client *s = &w->sessions[i];
+		if (s->state == CLIENT_ACTIVE && s->slot_count < s->slot_cap) {
 			uint64_t d = workload_next_due(s);
 			due = d < due ? d : due;
 		}
@@ -178,8 +178,8 @@ static void arm_timer(struct worker *w)
 static void fail_live(struct worker *w, const char *why)
 {
 	for (int i = 0; i < w->session_count; i++)
-		if (session_live(&w->sessions[i]))
-			session_fail(&w->sessions[i], 0, "%s", why);
+		if (client_live(&w->sessions[i]))
+			client_fail(&w->sessions[i], 0, "%s", why);
 }
 
 static int wait_ms(uint64_t now, uint64_t next_tick)
@@ -201,7 +201,7 @@ int worker_run(struct worker *w)
 		w->hard_deadline_ns = now + 4 * timeout_ns(w) + DEADLINE_SLACK_NS;
 	}
 	for (int i = 0; i < w->session_count; i++)
-		session_open(&w->sessions[i], now);
+		client_open(&w->sessions[i], now);
 	uint64_t next_tick = now;
 	while (w->sessions_live > 0) {
 		now = now_ns();
@@ -223,7 +223,7 @@ int worker_run(struct worker *w)
 			if (ev[i].data.ptr == w)
 				on_timer(w);
 			else
-				session_on_event(ev[i].data.ptr, ev[i].events);
+				client_on_event(ev[i].data.ptr, ev[i].events);
 		}
 		if (w->timerfd >= 0)
 			arm_timer(w);

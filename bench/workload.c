@@ -3,7 +3,7 @@
  * (closed loop) or on a fixed schedule (open loop, latency measured from
  * the intended send time). In setup: create the prefix and the keys, then
  * make keys that already existed value_size bytes long. */
-#include "bench/session.h"
+#include "bench/client.h"
 
 #include <errno.h>
 
@@ -67,7 +67,7 @@ static uint32_t setup_items(const struct bench *b)
 	return (uint32_t)b->prefix_depth + (uint32_t)b->cfg.keys;
 }
 
-static bool setup_next(struct session *s, uint64_t now, struct op *op)
+static bool setup_next(struct client *s, uint64_t now, struct op *op)
 {
 	struct worker *w = s->w;
 	uint32_t keys = (uint32_t)w->b->cfg.keys;
@@ -86,7 +86,7 @@ static bool setup_next(struct session *s, uint64_t now, struct op *op)
 	return false;
 }
 
-static bool run_next(struct session *s, uint64_t now, struct op *op)
+static bool run_next(struct client *s, uint64_t now, struct op *op)
 {
 	struct worker *w = s->w;
 	const struct bench_config *cfg = &w->b->cfg;
@@ -105,7 +105,7 @@ static bool run_next(struct session *s, uint64_t now, struct op *op)
 	return true;
 }
 
-bool workload_next(struct session *s, uint64_t now, struct op *op)
+bool workload_next(struct client *s, uint64_t now, struct op *op)
 {
 	switch (s->w->mode) {
 	case WORKER_SETUP:
@@ -118,7 +118,7 @@ bool workload_next(struct session *s, uint64_t now, struct op *op)
 	return false;
 }
 
-bool workload_done(const struct session *s, uint64_t now)
+bool workload_done(const struct client *s, uint64_t now)
 {
 	const struct worker *w = s->w;
 	switch (w->mode) {
@@ -133,7 +133,7 @@ bool workload_done(const struct session *s, uint64_t now)
 	return true;
 }
 
-uint64_t workload_next_due(const struct session *s)
+uint64_t workload_next_due(const struct client *s)
 {
 	const struct worker *w = s->w;
 	if (w->mode != WORKER_RUN || w->b->cfg.rate_ops <= 0 || w->measure_to_ns == 0)
@@ -141,7 +141,7 @@ uint64_t workload_next_due(const struct session *s)
 	return s->sched_origin_ns + (uint64_t)((double)s->sched_next * s->sched_interval_ns);
 }
 
-void workload_put(struct session *s, const struct op *op, int32_t xid)
+void workload_put(struct client *s, const struct op *op, int32_t xid)
 {
 	const struct bench *b = s->w->b;
 	const char *path;
@@ -194,7 +194,7 @@ static void record(struct worker *w, enum op_kind kind, int code, uint64_t start
 }
 
 /* Reads must return value_size bytes; setData's Stat must say so too. */
-static int on_run_reply(struct session *s, const struct slot *sl, int32_t err, struct jute_in *in,
+static int on_run_reply(struct client *s, const struct slot *sl, int32_t err, struct jute_in *in,
 			uint64_t now)
 {
 	int32_t want = s->w->b->cfg.value_size;
@@ -205,8 +205,8 @@ static int on_run_reply(struct session *s, const struct slot *sl, int32_t err, s
 		int bad = sl->kind == OPK_READ ? wire_get_data(in, &data_len, &st)
 					       : wire_get_stat(in, &st);
 		if (bad)
-			return session_fail(s, -EBADMSG, "malformed %s reply",
-					    op_kind_name(sl->kind));
+			return client_fail(s, -EBADMSG, "malformed %s reply",
+					   op_kind_name(sl->kind));
 		if (data_len != want || st.data_length != want)
 			code = ERR_SIZE_MISMATCH;
 	}
@@ -221,7 +221,7 @@ static void resize_push(struct worker *w, uint32_t entry)
 	w->resize_keys[w->resize_tail++ % keys] = entry;
 }
 
-static int setup_fail(struct session *s, const struct slot *sl, int32_t err)
+static int setup_fail(struct client *s, const struct slot *sl, int32_t err)
 {
 	const char *path;
 	int32_t len;
@@ -230,11 +230,11 @@ static int setup_fail(struct session *s, const struct slot *sl, int32_t err)
 		setup_item_path(b, sl->key, &path, &len);
 	else
 		key_path(b, sl->key, &path, &len);
-	return session_fail(s, 0, "setup %s %.*s: %s (%d)", op_kind_name(sl->kind), (int)len, path,
-			    proto_err_name(err), err);
+	return client_fail(s, 0, "setup %s %.*s: %s (%d)", op_kind_name(sl->kind), (int)len, path,
+			   proto_err_name(err), err);
 }
 
-static int on_setup_reply(struct session *s, const struct slot *sl, int32_t err, struct jute_in *in,
+static int on_setup_reply(struct client *s, const struct slot *sl, int32_t err, struct jute_in *in,
 			  uint64_t now)
 {
 	struct worker *w = s->w;
@@ -256,7 +256,7 @@ static int on_setup_reply(struct session *s, const struct slot *sl, int32_t err,
 		return 0;
 	case OPK_EXISTS:
 		if (wire_get_stat(in, &st))
-			return session_fail(s, -EBADMSG, "malformed exists reply");
+			return client_fail(s, -EBADMSG, "malformed exists reply");
 		if (st.data_length != w->b->cfg.value_size)
 			resize_push(w, sl->key | RESIZE_FLAG);
 		return 0;
@@ -272,7 +272,7 @@ static int on_setup_reply(struct session *s, const struct slot *sl, int32_t err,
 	rk_assert_fail(__FILE__, __LINE__, "not a setup op");
 }
 
-int workload_reply(struct session *s, const struct slot *sl, int32_t err, struct jute_in *in,
+int workload_reply(struct client *s, const struct slot *sl, int32_t err, struct jute_in *in,
 		   uint64_t now)
 {
 	switch (sl->kind) {
