@@ -136,9 +136,14 @@ bool workload_done(const struct client *s, uint64_t now)
 uint64_t workload_next_due(const struct client *s)
 {
 	const struct worker *w = s->w;
-	if (w->mode != WORKER_RUN || w->b->cfg.rate_ops <= 0 || w->measure_to_ns == 0)
+	if (w->mode != WORKER_RUN || w->b->cfg.rate_ops <= 0 || w->measure_to_ns == 0 ||
+	    atomic_load_explicit(&w->b->abort_run, memory_order_relaxed))
 		return UINT64_MAX;
-	return s->sched_origin_ns + (uint64_t)((double)s->sched_next * s->sched_interval_ns);
+	uint64_t due =
+	    s->sched_origin_ns + (uint64_t)((double)s->sched_next * s->sched_interval_ns);
+	/* Nothing is due after the end: a session still draining replies must
+	 * not keep an expired timer firing. */
+	return due < w->measure_to_ns ? due : UINT64_MAX;
 }
 
 void workload_put(struct client *s, const struct op *op, int32_t xid)
