@@ -19,6 +19,19 @@
 #define DRAIN_PER_CORE_MAX 4096
 /* A pass needs one slot in every core's inbound ring. */
 #define OUT_SPACE_MIN 2
+/* Batches applied but not yet durable, and the log bytes they hold: past
+ * either bound the sequencer stops taking requests until the disk catches
+ * up (the cores' rings then fill and push back on clients). */
+#define PENDING_MAX	  1024
+#define PENDING_BYTES_MAX (32u << 20)
+
+struct pending_batch {
+	int64_t zxid_last;
+	size_t bytes;
+	struct tree_version *version; /* NULL: the batch changed nothing */
+	struct batch_shared *shared;
+	struct core_msg **msgs; /* one per core */
+};
 
 struct core_slot {
 	struct spsc *in;  /* core -> sequencer */
@@ -34,10 +47,33 @@ struct sequencer {
 	struct sm sm;
 	struct core_slot *cores;
 	struct batch_shared *shared;
+	struct storage *storage;
+	struct sm_log log;
+	int store_err;
+	size_t batch_bytes;
+	struct pending_batch pending[PENDING_MAX];
+	size_t pending_head, pending_len, pending_bytes;
 	int64_t zxid_published;
+	int64_t zxid_frozen; /* last zxid of the newest frozen version */
 	int64_t wall_ms;
 	struct sequencer_stats stats;
 };
+
+static void log_record(void *ctx, int64_t zxid, uint32_t type, const void *payload, uint32_t len)
+{
+	struct sequencer *seq = ctx;
+	if (seq->store_err)
+		return;
+	int rc = seq->storage->ops->add(seq->storage, zxid, type, payload, len);
+	if (rc) {
+		seq->store_err = rc;
+		log_error("txn log refused zxid 0x%lx: %s; writes are no longer acknowledged",
+			  (long)zxid, strerror(-rc));
+		atomic_store(&seq->stats.storage_failed, true);
+		return;
+	}
+	seq->batch_bytes += len;
+}
 
 static int64_t wall_clock_ms(void)
 {
@@ -64,7 +100,11 @@ struct sequencer *sequencer_create(const struct sequencer_config *cfg)
 			goto err;
 		atomic_init(&seq->cores[i].gen, 1);
 	}
-	seq->sm = (struct sm){.tree = seq->tree, .sessions = seq->sessions,
+	seq->storage = storage_mem_open();
+	if (!seq->storage)
+		goto err;
+	seq->log = (struct sm_log){.record = log_record, .ctx = seq};
+	seq->sm = (struct sm){.log = &seq->log, .tree = seq->tree, .sessions = seq->sessions,
 			      .super_id = cfg->super_digest};
 	return seq;
 err:
@@ -100,7 +140,20 @@ void sequencer_destroy(struct sequencer *seq)
 		free(c->in);
 		free(c->out);
 	}
+	for (size_t i = 0; i < seq->pending_len; i++) {
+		struct pending_batch *p = &seq->pending[(seq->pending_head + i) % PENDING_MAX];
+		for (int c = 0; c < seq->cfg.cores; c++) {
+			p->msgs[c]->shared = p->shared;
+			atomic_init(&p->shared->refs, seq->cfg.cores);
+			sequencer_msg_done(p->msgs[c]);
+		}
+		free(p->msgs);
+		if (p->version)
+			tree_version_discard(seq->tree, p->version);
+	}
 	free(seq->cores);
+	if (seq->storage)
+		seq->storage->ops->close(seq->storage);
 	session_table_destroy(seq->sessions);
 	tree_destroy(seq->tree);
 	free(seq);
@@ -191,7 +244,7 @@ static void on_event(void *ctx, enum zk_event_type type, const char *path, size_
 
 static bool batch_empty(struct sequencer *seq)
 {
-	if (seq->sm.zxid != seq->zxid_published || seq->shared->events.len)
+	if (seq->sm.zxid != seq->zxid_frozen || seq->shared->events.len)
 		return false;
 	for (int i = 0; i < seq->cfg.cores; i++)
 		if (seq->cores[i].building)
@@ -210,7 +263,59 @@ static uint64_t gen_min_held(struct sequencer *seq)
 	return min;
 }
 
-/* Make the batch durable, publish it and hand every core its message. */
+static void update_stats(struct sequencer *seq)
+{
+	atomic_store_explicit(&seq->stats.zxid, seq->zxid_published, memory_order_relaxed);
+	atomic_store_explicit(&seq->stats.sessions, session_count(seq->sessions),
+			      memory_order_relaxed);
+	atomic_store_explicit(&seq->stats.znodes, tree_node_count(tree_acquire(seq->tree)),
+			      memory_order_relaxed);
+}
+
+/* Publish, in order, every batch the store made durable, and hand each
+ * core its message. Nothing reaches a client before its batch is durable. */
+static void complete_durable(struct sequencer *seq)
+{
+	struct storage *st = seq->storage;
+	st->ops->poll(st);
+	int64_t durable = st->ops->durable_zxid(st);
+	if (durable < 0) {
+		if (!atomic_load(&seq->stats.storage_failed))
+			log_error("txn log failed: %s; writes are no longer acknowledged, reads "
+				  "go on",
+				  strerror((int)-durable));
+		atomic_store(&seq->stats.storage_failed, true);
+		return;
+	}
+	atomic_store_explicit(&seq->stats.zxid_durable, durable, memory_order_relaxed);
+	bool did = false;
+	while (seq->pending_len && seq->pending[seq->pending_head].zxid_last <= durable) {
+		struct pending_batch *p = &seq->pending[seq->pending_head];
+		if (p->version) {
+			tree_publish_version(seq->tree, p->version);
+			seq->zxid_published = p->version->zxid;
+		}
+		p->shared->version = tree_acquire(seq->tree);
+		atomic_init(&p->shared->refs, seq->cfg.cores);
+		for (int i = 0; i < seq->cfg.cores; i++) {
+			p->msgs[i]->shared = p->shared;
+			/* Space was checked before the batch began. */
+			RK_ASSERT(spsc_push(seq->cores[i].out, p->msgs[i]));
+			seq->cfg.wake(seq->cfg.wake_ctx, i);
+		}
+		free(p->msgs);
+		seq->pending_bytes -= p->bytes;
+		seq->pending_head = (seq->pending_head + 1) % PENDING_MAX;
+		seq->pending_len--;
+		did = true;
+	}
+	if (did) {
+		update_stats(seq);
+		tree_reclaim(seq->tree, gen_min_held(seq));
+	}
+}
+
+/* Seal the batch: commit it to the store and queue it until durable. */
 static void batch_end(struct sequencer *seq)
 {
 	if (batch_empty(seq)) {
@@ -218,44 +323,44 @@ static void batch_end(struct sequencer *seq)
 		seq->shared = NULL;
 		return;
 	}
-	if (seq->sm.zxid != seq->zxid_published) {
-		struct storage *st = seq->cfg.storage;
-		int rc = st->ops->add(st, seq->sm.zxid, 0, NULL, 0);
-		if (rc == 0)
-			rc = st->ops->commit(st);
-		RK_ASSERT(rc == 0); /* the in-memory store cannot fail */
-		tree_publish(seq->tree);
-		seq->zxid_published = seq->sm.zxid;
+	struct pending_batch *p = &seq->pending[(seq->pending_head + seq->pending_len) % PENDING_MAX];
+	RK_ASSERT(seq->pending_len < PENDING_MAX);
+	*p = (struct pending_batch){.zxid_last = seq->sm.zxid, .shared = seq->shared,
+				    .bytes = seq->batch_bytes};
+	if (seq->sm.zxid != seq->zxid_frozen) {
+		int rc = seq->store_err ? 0 : seq->storage->ops->commit(seq->storage);
+		if (rc) {
+			seq->store_err = rc;
+			log_error("txn log commit failed: %s; writes are no longer acknowledged",
+				  strerror(-rc));
+			atomic_store(&seq->stats.storage_failed, true);
+		}
+		p->version = tree_freeze(seq->tree);
+		seq->zxid_frozen = seq->sm.zxid;
 	}
-	struct batch_shared *b = seq->shared;
-	b->version = tree_acquire(seq->tree);
-	atomic_init(&b->refs, seq->cfg.cores);
+	p->msgs = calloc((size_t)seq->cfg.cores, sizeof *p->msgs);
+	RK_ASSERT(p->msgs);
 	for (int i = 0; i < seq->cfg.cores; i++) {
 		struct core_slot *c = &seq->cores[i];
-		struct core_msg *m = c->building;
-		if (!m) {
-			m = calloc(1, sizeof *m);
-			RK_ASSERT(m);
-		}
-		m->shared = b;
+		p->msgs[i] = c->building ? c->building : calloc(1, sizeof *p->msgs[i]);
+		RK_ASSERT(p->msgs[i]);
 		c->building = NULL;
-		/* Space was checked before the batch began. */
-		RK_ASSERT(spsc_push(c->out, m));
-		seq->cfg.wake(seq->cfg.wake_ctx, i);
 	}
+	seq->pending_len++;
+	seq->pending_bytes += seq->batch_bytes;
+	seq->batch_bytes = 0;
 	seq->shared = NULL;
-	atomic_store_explicit(&seq->stats.zxid, seq->sm.zxid, memory_order_relaxed);
-	atomic_store_explicit(&seq->stats.sessions, session_count(seq->sessions),
-			      memory_order_relaxed);
-	atomic_store_explicit(&seq->stats.znodes, tree_node_count(tree_working(seq->tree)),
-			      memory_order_relaxed);
-	tree_reclaim(seq->tree, gen_min_held(seq));
+	complete_durable(seq);
 }
 
-static bool out_rings_have_space(struct sequencer *seq)
+/* Room for one more batch: in the pending queue, in the log's budget and,
+ * for every batch that may complete, in each core's inbound ring. */
+static bool can_take_batch(struct sequencer *seq)
 {
+	if (seq->pending_len >= PENDING_MAX - 1 || seq->pending_bytes > PENDING_BYTES_MAX)
+		return false;
 	for (int i = 0; i < seq->cfg.cores; i++)
-		if (spsc_space(seq->cores[i].out) < OUT_SPACE_MIN)
+		if (spsc_space(seq->cores[i].out) < seq->pending_len + OUT_SPACE_MIN)
 			return false;
 	return true;
 }
@@ -445,7 +550,8 @@ static void handle_msg(struct sequencer *seq, struct seq_msg *m, int64_t now_ms)
 
 bool sequencer_run(struct sequencer *seq, int64_t now_ms)
 {
-	if (!out_rings_have_space(seq))
+	complete_durable(seq);
+	if (!can_take_batch(seq))
 		return false;
 	batch_begin(seq);
 	bool did = false;
@@ -480,10 +586,46 @@ static void expire_one(void *ctx, struct session *s)
 
 void sequencer_tick(struct sequencer *seq, int64_t now_ms)
 {
-	if (!out_rings_have_space(seq))
+	if (!can_take_batch(seq))
 		return;
 	batch_begin(seq);
 	struct expire_ctx e = {seq, now_ms};
 	session_foreach_expired(seq->sessions, now_ms, expire_one, &e);
 	batch_end(seq);
+}
+
+int sequencer_replay(void *ctx, int64_t zxid, uint32_t type, const void *payload, uint32_t len)
+{
+	struct sequencer *seq = ctx;
+	int rc = sm_replay(&seq->sm, zxid, type, payload, len);
+	if (rc)
+		log_error("txn 0x%lx (type %u, %u bytes) does not apply to the recovered state",
+			  (long)zxid, type, len);
+	return rc;
+}
+
+static void restart_timeout(void *ctx, struct session *s)
+{
+	struct expire_ctx *e = ctx;
+	session_touch(e->seq->sessions, s, e->now_ms);
+}
+
+void sequencer_attach_storage(struct sequencer *seq, struct storage *st, int64_t now_ms)
+{
+	seq->storage->ops->close(seq->storage);
+	seq->storage = st;
+	struct expire_ctx e = {seq, now_ms};
+	session_foreach(seq->sessions, restart_timeout, &e);
+	tree_publish(seq->tree);
+	seq->zxid_published = seq->zxid_frozen = seq->sm.zxid;
+	atomic_store(&seq->stats.zxid_durable, seq->sm.zxid);
+	update_stats(seq);
+	log_info("recovered %zu znodes and %zu sessions up to zxid 0x%lx",
+		 tree_node_count(tree_acquire(seq->tree)), session_count(seq->sessions),
+		 (long)seq->sm.zxid);
+}
+
+int sequencer_wait_fd(struct sequencer *seq)
+{
+	return seq->storage->ops->wait_fd(seq->storage);
 }

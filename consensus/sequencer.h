@@ -92,7 +92,6 @@ struct sequencer_config {
 	int32_t min_session_timeout_ms;
 	int32_t max_session_timeout_ms;
 	const char *super_digest;
-	struct storage *storage;
 	/* Wake core i after its inbound ring got messages. */
 	void (*wake)(void *ctx, int core);
 	void *wake_ctx;
@@ -103,6 +102,15 @@ struct sequencer;
 struct sequencer *sequencer_create(const struct sequencer_config *cfg);
 void sequencer_destroy(struct sequencer *seq);
 const struct tree *sequencer_tree(const struct sequencer *seq);
+
+/* Recovery: pass sequencer_replay (with seq as ctx) to the store's open,
+ * which calls it for every logged txn; then attach the store, which
+ * publishes the recovered tree and restarts every recovered session's
+ * timeout from now_ms. The sequencer owns st from then on. */
+int sequencer_replay(void *seq, int64_t zxid, uint32_t type, const void *payload, uint32_t len);
+void sequencer_attach_storage(struct sequencer *seq, struct storage *st, int64_t now_ms);
+/* The store's eventfd (or -1): readable when sequencer_run has I/O to reap. */
+int sequencer_wait_fd(struct sequencer *seq);
 
 /* Core side. Takes ownership of msg on success; -EAGAIN when the ring is
  * full (the core keeps the message and retries later). */
@@ -121,6 +129,8 @@ void sequencer_tick(struct sequencer *seq, int64_t now_ms);
 /* Figures for the four-letter words (read from any thread; approximate). */
 struct sequencer_stats {
 	_Atomic int64_t zxid;
+	_Atomic int64_t zxid_durable;
+	_Atomic bool storage_failed;
 	_Atomic uint64_t sessions;
 	_Atomic uint64_t znodes;
 	_Atomic uint64_t writes;

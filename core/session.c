@@ -63,6 +63,27 @@ err:
 	return NULL;
 }
 
+struct session *session_restore(struct session_table *st, uint64_t id, int32_t timeout_ms,
+				const uint8_t *passwd, int64_t now_ms)
+{
+	if (session_find(st, id))
+		return NULL;
+	struct session *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	acl_auth_init(&s->auth);
+	s->id = id;
+	s->timeout_ms = timeout_ms;
+	memcpy(s->passwd, passwd, sizeof s->passwd);
+	session_touch(st, s, now_ms);
+	if (hamt_put(&st->by_id, &st->by_id, &s->id, sizeof s->id, id_hash(s->id), s, NULL,
+		     &st->gc)) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
 struct session *session_find(struct session_table *st, uint64_t id)
 {
 	void *v;

@@ -34,6 +34,9 @@ void session_table_destroy(struct session_table *st);
 /* A new session with a fresh id and random password; NULL on ENOMEM. */
 struct session *session_open(struct session_table *st, int32_t timeout_ms, uint16_t core,
 			     int64_t now_ms);
+/* A session from the log, with its id and password. */
+struct session *session_restore(struct session_table *st, uint64_t id, int32_t timeout_ms,
+				const uint8_t *passwd, int64_t now_ms);
 struct session *session_find(struct session_table *st, uint64_t id);
 void session_touch(struct session_table *st, struct session *s, int64_t now_ms);
 /* Removes and frees the session (its ephemerals must be gone already). */

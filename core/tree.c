@@ -297,15 +297,13 @@ size_t tree_node_count(const struct tree_version *v)
 	return v->nodes.count;
 }
 
-uint64_t tree_publish(struct tree *t)
+struct tree_version *tree_freeze(struct tree *t)
 {
 	struct tree_version *v = malloc(sizeof *v);
 	RK_ASSERT(v);
 	t->working.gen++;
 	*v = t->working;
-	struct tree_version *old =
-		atomic_exchange_explicit(&t->published, v, memory_order_acq_rel);
-	retire(t, old);
+	/* What was retired so far is unreachable from v and later versions. */
 	if (t->marks_len == t->marks_cap) {
 		size_t cap = t->marks_cap ? t->marks_cap * 2 : 64;
 		struct retire_mark *m = realloc(t->marks, cap * sizeof *m);
@@ -314,6 +312,25 @@ uint64_t tree_publish(struct tree *t)
 		t->marks_cap = cap;
 	}
 	t->marks[t->marks_len++] = (struct retire_mark){.gen = v->gen, .end = t->retired_len};
+	return v;
+}
+
+void tree_publish_version(struct tree *t, struct tree_version *v)
+{
+	struct tree_version *old =
+		atomic_exchange_explicit(&t->published, v, memory_order_acq_rel);
+	retire(t, old);
+}
+
+void tree_version_discard(struct tree *t, struct tree_version *v)
+{
+	retire(t, v);
+}
+
+uint64_t tree_publish(struct tree *t)
+{
+	struct tree_version *v = tree_freeze(t);
+	tree_publish_version(t, v);
 	return v->gen;
 }
 

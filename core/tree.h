@@ -85,6 +85,13 @@ void tree_set_zxid(struct tree *t, int64_t zxid);
 
 /* Publish the working version; returns its generation. */
 uint64_t tree_publish(struct tree *t);
+/* A frozen copy of the working version with the next generation, to be
+ * published later (once its batch is durable) with tree_publish_version.
+ * Versions must be published in the order they were frozen. */
+struct tree_version *tree_freeze(struct tree *t);
+void tree_publish_version(struct tree *t, struct tree_version *v);
+/* Drop a frozen version that will never be published. */
+void tree_version_discard(struct tree *t, struct tree_version *v);
 /* Free everything retired before generation gen_min_held was published,
  * given that no reader holds a version older than gen_min_held. */
 void tree_reclaim(struct tree *t, uint64_t gen_min_held);

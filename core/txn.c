@@ -557,6 +557,111 @@ static void put_result(struct jute_out *out, const struct txn_op *t, const struc
 	}
 }
 
+
+/* ---- the log ---- */
+
+static uint32_t txn_type_of(int32_t op)
+{
+	switch (op) {
+	case ZOP_CREATE:
+	case ZOP_CREATE2:
+	case ZOP_CREATE_CONTAINER:
+	case ZOP_CREATE_TTL:
+		return TXN_CREATE;
+	case ZOP_DELETE:
+	case ZOP_DELETE_CONTAINER:
+		return TXN_DELETE;
+	case ZOP_SET_DATA:
+		return TXN_SET_DATA;
+	case ZOP_SET_ACL:
+		return TXN_SET_ACL;
+	default:
+		return TXN_TYPE_COUNT; /* check: changes nothing, logs nothing */
+	}
+}
+
+static void encode_op(struct jute_out *out, const struct txn_op *t)
+{
+	jute_put_string(out, t->path, (int32_t)t->path_len);
+	switch (txn_type_of(t->op)) {
+	case TXN_CREATE:
+		jute_put_buffer(out, t->data, t->data_len);
+		acl_list_encode(out, t->acl);
+		jute_put_long(out, t->owner);
+		jute_put_int(out, t->version);
+		break;
+	case TXN_SET_DATA:
+		jute_put_buffer(out, t->data, t->data_len);
+		jute_put_int(out, t->version);
+		break;
+	case TXN_SET_ACL:
+		acl_list_encode(out, t->acl);
+		jute_put_int(out, t->version);
+		break;
+	default:
+		break;
+	}
+}
+
+static bool log_begin(struct sm *sm, struct jute_out *out, int64_t time_ms)
+{
+	if (!sm->log)
+		return false;
+	jute_out_init(out, 256, SIZE_MAX / 2);
+	jute_put_long(out, time_ms);
+	return true;
+}
+
+static void log_end(struct sm *sm, struct jute_out *out, int64_t zxid, uint32_t type)
+{
+	RK_ASSERT(out->err == 0);
+	sm->log->record(sm->log->ctx, zxid, type, out->buf, (uint32_t)out->len);
+	jute_out_free(out);
+}
+
+static void log_error_txn(struct txn_ctx *c, int32_t err)
+{
+	struct jute_out out;
+	if (!log_begin(c->sm, &out, c->now_ms))
+		return;
+	jute_put_int(&out, err);
+	log_end(c->sm, &out, c->zxid, TXN_ERROR);
+}
+
+static void log_single(struct txn_ctx *c, const struct txn_op *t)
+{
+	uint32_t type = txn_type_of(t->op);
+	struct jute_out out;
+	if (type == TXN_TYPE_COUNT) {
+		log_error_txn(c, ZOK);
+		return;
+	}
+	if (!log_begin(c->sm, &out, c->now_ms))
+		return;
+	encode_op(&out, t);
+	log_end(c->sm, &out, c->zxid, type);
+}
+
+static void log_multi(struct txn_ctx *c, const struct txn_op *ops, size_t n)
+{
+	struct jute_out out;
+	if (!log_begin(c->sm, &out, c->now_ms))
+		return;
+	size_t count_at = out.len;
+	int32_t count = 0;
+	jute_put_int(&out, 0);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t type = txn_type_of(ops[i].op);
+		if (type == TXN_TYPE_COUNT)
+			continue;
+		jute_put_int(&out, (int32_t)type);
+		encode_op(&out, &ops[i]);
+		count++;
+	}
+	jute_patch_int(&out, count_at, count);
+	log_end(c->sm, &out, c->zxid, TXN_MULTI);
+}
+
 static int64_t next_zxid(struct sm *sm)
 {
 	sm->zxid++;
@@ -570,8 +675,12 @@ static void write_single(struct txn_ctx *c, int32_t xid, int32_t op, struct jute
 	struct txn_op t = {0};
 	int rc = prep_op(c, op, in, &t);
 	struct zk_stat st = {0};
-	if (rc == ZOK)
+	if (rc == ZOK) {
+		log_single(c, &t);
 		apply_op(c, &t, sink, &st);
+	} else {
+		log_error_txn(c, rc);
+	}
 	size_t at = proto_reply_begin(reply, xid, c->zxid, rc);
 	if (rc == ZOK)
 		put_result(reply, &t, &st);
@@ -659,10 +768,15 @@ static void write_multi(struct txn_ctx *c, int32_t xid, struct jute_in *in,
 		}
 	}
 	if (rc) {
+		log_error_txn(c, rc);
 		size_t at = proto_reply_begin(reply, xid, c->zxid, rc);
 		proto_frame_end(reply, at);
 		goto out;
 	}
+	if (failed_at >= 0)
+		log_error_txn(c, ops[failed_at].err);
+	else
+		log_multi(c, ops, n);
 	size_t at = proto_reply_begin(reply, xid, c->zxid, ZOK);
 	for (size_t i = 0; i < n; i++) {
 		struct txn_op *t = &ops[i];
@@ -711,8 +825,16 @@ void sm_write(struct sm *sm, struct session *s, int32_t xid, int32_t op, const u
 struct session *sm_open_session(struct sm *sm, int32_t timeout_ms, uint16_t core, int64_t now_ms)
 {
 	struct session *s = session_open(sm->sessions, timeout_ms, core, now_ms);
-	if (s)
-		next_zxid(sm);
+	if (!s)
+		return NULL;
+	int64_t zxid = next_zxid(sm);
+	struct jute_out out;
+	if (log_begin(sm, &out, now_ms)) {
+		jute_put_long(&out, (int64_t)s->id);
+		jute_put_int(&out, s->timeout_ms);
+		jute_put_buffer(&out, s->passwd, ZK_PASSWORD_BYTES);
+		log_end(sm, &out, zxid, TXN_CREATE_SESSION);
+	}
 	return s;
 }
 
@@ -734,6 +856,11 @@ static int collect_path(void *ctx, const void *key, size_t len, void *val)
 int64_t sm_close_session(struct sm *sm, struct session *s, int64_t now_ms, struct sm_sink *sink)
 {
 	int64_t zxid = next_zxid(sm);
+	struct jute_out out;
+	if (log_begin(sm, &out, now_ms)) {
+		jute_put_long(&out, (int64_t)s->id);
+		log_end(sm, &out, zxid, TXN_CLOSE_SESSION);
+	}
 	size_t count = s->ephemerals.count;
 	struct path_list l = {calloc(count + 1, sizeof(char *)), calloc(count + 1, sizeof(size_t)),
 			      0};
@@ -751,4 +878,123 @@ int64_t sm_close_session(struct sm *sm, struct session *s, int64_t now_ms, struc
 	free(l.lens);
 	session_remove(sm->sessions, s);
 	return zxid;
+}
+
+/* ---- recovery ---- */
+
+/* A logged op must fit the state it replays onto; a log that says
+ * otherwise is corrupt, and recovery must fail rather than assert. */
+static bool replay_applies(struct txn_ctx *c, const struct txn_op *t)
+{
+	const struct tree_version *w = tree_working(c->sm->tree);
+	if (!txn_path_valid(t->path, t->path_len) || t->path_len < 2)
+		return false;
+	const struct znode *n = tree_lookup(w, t->path, t->path_len);
+	if (t->op != ZOP_CREATE)
+		return n && (t->op != ZOP_DELETE || n->children.count == 0);
+	if (n || !tree_lookup(w, t->path, parent_len_of(t->path, t->path_len)))
+		return false;
+	return !is_normal_ephemeral(t->owner) ||
+	       session_find(c->sm->sessions, (uint64_t)t->owner);
+}
+
+static int replay_op(struct txn_ctx *c, uint32_t type, struct jute_in *in)
+{
+	struct txn_op t = {0};
+	const char *path;
+	int32_t plen;
+	jute_get_string(in, &path, &plen);
+	if (in->err || plen <= 0)
+		return -EBADMSG;
+	t.path = dup_path(path, (size_t)plen, NULL);
+	t.path_len = (size_t)plen;
+	if (!t.path)
+		return -ENOMEM;
+	int rc = 0;
+	switch (type) {
+	case TXN_CREATE:
+		t.op = ZOP_CREATE;
+		jute_get_buffer(in, &t.data, &t.data_len);
+		if (in->err || acl_list_decode(in, &t.acl))
+			rc = -EBADMSG;
+		t.owner = jute_get_long(in);
+		t.version = jute_get_int(in);
+		break;
+	case TXN_DELETE: {
+		t.op = ZOP_DELETE;
+		const struct znode *n = tree_lookup(tree_working(c->sm->tree), t.path, t.path_len);
+		t.owner = n ? n->stat.ephemeral_owner : 0;
+		break;
+	}
+	case TXN_SET_DATA:
+		t.op = ZOP_SET_DATA;
+		jute_get_buffer(in, &t.data, &t.data_len);
+		t.version = jute_get_int(in);
+		break;
+	case TXN_SET_ACL:
+		t.op = ZOP_SET_ACL;
+		if (acl_list_decode(in, &t.acl))
+			rc = -EBADMSG;
+		t.version = jute_get_int(in);
+		break;
+	default:
+		rc = -EBADMSG;
+	}
+	if (rc == 0 && in->err)
+		rc = -EBADMSG;
+	if (rc == 0 && !replay_applies(c, &t))
+		rc = -EBADMSG;
+	if (rc == 0)
+		apply_op(c, &t, NULL, NULL);
+	op_release(&t);
+	return rc;
+}
+
+int sm_replay(struct sm *sm, int64_t zxid, uint32_t type, const void *payload, uint32_t len)
+{
+	struct jute_in in = jute_in_make(payload, len);
+	int64_t time_ms = jute_get_long(&in);
+	if (in.err || zxid <= sm->zxid)
+		return -EBADMSG;
+	sm->zxid = zxid;
+	tree_set_zxid(sm->tree, zxid);
+	struct txn_ctx c = {.sm = sm, .zxid = zxid, .now_ms = time_ms};
+	switch (type) {
+	case TXN_ERROR:
+		return 0;
+	case TXN_CREATE_SESSION: {
+		int64_t id = jute_get_long(&in);
+		int32_t timeout = jute_get_int(&in);
+		const uint8_t *pw;
+		int32_t pwlen;
+		jute_get_buffer(&in, &pw, &pwlen);
+		if (in.err || pwlen != ZK_PASSWORD_BYTES)
+			return -EBADMSG;
+		return session_restore(sm->sessions, (uint64_t)id, timeout, pw, time_ms) ? 0
+											 : -EBADMSG;
+	}
+	case TXN_CLOSE_SESSION: {
+		int64_t id = jute_get_long(&in);
+		struct session *s = session_find(sm->sessions, (uint64_t)id);
+		if (in.err || !s)
+			return -EBADMSG;
+		sm->zxid = zxid - 1; /* sm_close_session assigns this zxid again */
+		struct sm_log *log = sm->log;
+		sm->log = NULL;
+		sm_close_session(sm, s, time_ms, NULL);
+		sm->log = log;
+		return 0;
+	}
+	case TXN_MULTI: {
+		int32_t n = jute_get_vector_len(&in, 8);
+		for (int32_t i = 0; i < n && !in.err; i++) {
+			int rc = replay_op(&c, (uint32_t)jute_get_int(&in), &in);
+			if (rc)
+				return rc;
+		}
+		return in.err ? -EBADMSG : 0;
+	}
+	default:
+		return replay_op(&c, type, &in);
+	}
 }

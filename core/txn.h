@@ -24,7 +24,30 @@ struct sm_sink {
 	void *ctx;
 };
 
+/* Txn record types in the log (storage/ sees them as opaque numbers).
+ * Every record's payload starts with the txn time (int64 ms); the rest is
+ * jute-encoded as documented in docs/txn-log.md. */
+enum txn_type {
+	TXN_ERROR = 0,	      /* a failed write: advances the zxid only */
+	TXN_CREATE_SESSION,   /* id, timeout, password */
+	TXN_CLOSE_SESSION,    /* id: its ephemerals go with it */
+	TXN_CREATE,	      /* path, data, ACL, owner, parent create count */
+	TXN_DELETE,	      /* path */
+	TXN_SET_DATA,	      /* path, data, version */
+	TXN_SET_ACL,	      /* path, ACL, aversion */
+	TXN_MULTI,	      /* count, then (type, body) per op */
+	TXN_TYPE_COUNT,
+};
+
+/* Where the state machine hands each txn for the log; payload is valid
+ * during the call only. */
+struct sm_log {
+	void (*record)(void *ctx, int64_t zxid, uint32_t type, const void *payload, uint32_t len);
+	void *ctx;
+};
+
 struct sm {
+	struct sm_log *log; /* NULL: nothing is logged */
 	struct tree *tree;
 	struct session_table *sessions;
 	int64_t zxid; /* last zxid assigned */
@@ -44,6 +67,10 @@ int64_t sm_close_session(struct sm *sm, struct session *s, int64_t now_ms, struc
 
 /* A createSession txn: returns the new session (NULL on ENOMEM). */
 struct session *sm_open_session(struct sm *sm, int32_t timeout_ms, uint16_t core, int64_t now_ms);
+
+/* Apply one logged txn during recovery (no events, no replies). Returns 0
+ * or -EBADMSG for a record that does not decode or does not apply. */
+int sm_replay(struct sm *sm, int64_t zxid, uint32_t type, const void *payload, uint32_t len);
 
 /* ZooKeeper's PathUtils.validatePath. */
 bool txn_path_valid(const char *path, size_t len);

@@ -124,10 +124,9 @@ int server_run(const struct config *cfg)
 	struct server *srv = calloc(1, sizeof *srv);
 	struct core_thread *threads = calloc((size_t)cfg->cores, sizeof *threads);
 	int *fds = malloc((size_t)cfg->cores * sizeof *fds);
-	struct storage *st = storage_mem_open();
 	int rc = -ENOMEM;
 	int n_fds = 0;
-	if (!srv || !threads || !fds || !st)
+	if (!srv || !threads || !fds)
 		goto out;
 	srv->cfg = cfg;
 	srv->cores = cfg->cores;
@@ -152,7 +151,6 @@ int server_run(const struct config *cfg)
 		.min_session_timeout_ms = cfg->min_session_timeout_ms,
 		.max_session_timeout_ms = cfg->max_session_timeout_ms,
 		.super_digest = cfg->super_digest[0] ? cfg->super_digest : NULL,
-		.storage = st,
 		.wake = core_wake,
 		.wake_ctx = srv,
 	};
@@ -202,8 +200,6 @@ out:
 		free(srv->ring_fds);
 		free(srv->stats);
 	}
-	if (st)
-		st->ops->close(st);
 	free(srv);
 	free(threads);
 	free(fds);
