@@ -16,6 +16,7 @@
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -49,6 +50,7 @@ enum op {
 	OP_TIMER,      /* the loop's periodic timeout */
 	OP_WAKE,       /* msg_ring from another core: look at the rings */
 	OP_MSG_SENT,   /* our msg_ring went out; nothing to do */
+	OP_STORAGE,    /* the txn log's eventfd: I/O finished (core 0) */
 	OP_COUNT,
 };
 
@@ -800,6 +802,7 @@ static void drain_inbound(struct core *c)
 	while ((m = sequencer_poll(c->srv->seq, c->id)))
 		on_core_msg(c, m);
 	sequencer_report_gen(c->srv->seq, c->id, c->v->gen);
+	atomic_store_explicit(&c->stats->watches, watch_count(c->watches), memory_order_relaxed);
 }
 
 /* Sessions whose parked writes found the ring full get another try. */
@@ -873,6 +876,27 @@ static void arm_accept(struct core *c)
 	io_uring_sqe_set_data64(sqe, ud_pack(OP_ACCEPT, 0, 0));
 }
 
+static void arm_storage_poll(struct core *c)
+{
+	int fd = sequencer_wait_fd(c->srv->seq);
+	if (fd < 0)
+		return;
+	struct io_uring_sqe *sqe = get_sqe(c);
+	io_uring_prep_poll_multishot(sqe, fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_STORAGE, 0, 0));
+}
+
+/* The sequencer reaps the log's completions in its next pass; here the
+ * eventfd is only drained so that it can signal again. */
+static void on_storage_ready(struct core *c, struct io_uring_cqe *cqe)
+{
+	uint64_t n;
+	ssize_t r = read(sequencer_wait_fd(c->srv->seq), &n, sizeof n);
+	(void)r;
+	if (!(cqe->flags & IORING_CQE_F_MORE) && !atomic_load(&c->srv->stop))
+		arm_storage_poll(c);
+}
+
 static void handle_cqe(struct core *c, struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
@@ -904,6 +928,9 @@ static void handle_cqe(struct core *c, struct io_uring_cqe *cqe)
 		break;
 	case OP_WAKE:
 	case OP_MSG_SENT:
+		break;
+	case OP_STORAGE:
+		on_storage_ready(c, cqe);
 		break;
 	case OP_COUNT:
 		RK_ASSERT(!"bad user_data");
@@ -1012,6 +1039,8 @@ int core_run(struct core *c)
 	}
 	arm_accept(c);
 	arm_timer(c);
+	if (c->id == 0)
+		arm_storage_poll(c);
 	bool busy = false;
 	while (!atomic_load_explicit(&c->srv->stop, memory_order_relaxed)) {
 		if (busy)
