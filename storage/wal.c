@@ -343,7 +343,7 @@ static int roll_over(struct wal *w, int64_t zxid_first)
 static void submit_frame(struct wal *w)
 {
 	struct wal_buf *p = &w->pending;
-	RK_ASSERT(p->records_committed && p->zxid_first);
+	RK_ASSERT(!w->io.active && p->records_committed && p->zxid_first);
 	uint64_t len = wal_block_round_up(p->committed);
 	if ((w->seg_fd < 0 || w->seg_off + len > w->seg_bytes) && roll_over(w, p->zxid_first))
 		return;

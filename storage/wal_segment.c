@@ -438,7 +438,7 @@ static uint32_t frame_check(const uint8_t *buf, const struct wal_frame_header *f
 		bool sum_ok = rh.checksum == wal_record_checksum(&rh, buf + p + sizeof rh);
 		bool order_ok = wal_zxid_follows(prev, rh.zxid);
 		if (ops && ops->record_seen)
-			ops->record_seen(ctx, &rh, off + p, sum_ok && order_ok);
+			ops->record_seen(ctx, &rh, off + p, sum_ok);
 		if (!bad && !sum_ok) {
 			bad = p;
 			snprintf(why, whylen, "record checksum mismatch (zxid 0x%" PRIx64 ")",

@@ -83,9 +83,10 @@ struct wal_scan_ops {
 	 * non-zero return stops the scan and is returned by it. */
 	int (*record)(void *ctx, const struct wal_record_header *rh, const void *payload);
 	/* For dumps, optional: each frame header that checked out, and each
-	 * record read, good or bad. */
+	 * record read in it, whether its checksum holds or not. */
 	void (*frame_seen)(void *ctx, const struct wal_frame_header *fh, uint64_t off);
-	void (*record_seen)(void *ctx, const struct wal_record_header *rh, uint64_t off, bool ok);
+	void (*record_seen)(void *ctx, const struct wal_record_header *rh, uint64_t off,
+			    bool checksum_ok);
 };
 
 /* Read and check a whole segment (fd open for reading). Returns 0 with the

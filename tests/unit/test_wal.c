@@ -253,7 +253,9 @@ struct faults {
 	uint32_t write_len;
 	int sync_fail_at; /* this sync fails with sync_err */
 	int sync_err;
-	int open_err; /* every O_DIRECT open fails with it */
+	int open_err;		/* every O_DIRECT open fails with it */
+	struct storage *st;	/* when set: durable_zxid when each write was asked */
+	int64_t durable_at[16]; /* ... by write number, 1-based */
 };
 
 static int hook(void *ctx, enum wal_fault_op op, const char *segment, uint64_t off, uint32_t *len)
@@ -265,6 +267,8 @@ static int hook(void *ctx, enum wal_fault_op op, const char *segment, uint64_t o
 		return f->open_err;
 	case WAL_FAULT_WRITE:
 		f->writes++;
+		if (f->st && f->writes < 16)
+			f->durable_at[f->writes] = f->st->ops->durable_zxid(f->st);
 		if (f->writes == f->write_short_at || f->writes == f->write_fail_at)
 			*len = f->write_len < *len ? f->write_len : *len;
 		return f->writes == f->write_fail_at ? f->write_err : 0;
@@ -413,6 +417,7 @@ Test(wal, group_commit_sends_batches_committed_during_a_write_in_one_write)
 	struct wal_config c = fault_config(&f);
 	struct replayed r;
 	struct storage *st = open_ok(&c, &r);
+	f.st = st;
 	add_batch(st, 1, 2);
 	st->ops->poll(st); /* the first write goes out */
 	cr_assert_eq(f.writes, 1);
@@ -421,6 +426,8 @@ Test(wal, group_commit_sends_batches_committed_during_a_write_in_one_write)
 	add_batch(st, 7, 2);
 	cr_assert_eq(wait_durable(st, 8), 8);
 	cr_assert_eq(f.writes, 2, "%d writes for 4 batches", f.writes);
+	cr_assert_eq(f.durable_at[2], 2, "the second write waited for the first");
+	f.st = NULL;
 	st->ops->close(st);
 
 	struct wal_frame_header fh;
