@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,6 +18,7 @@
 #include "core/log.h"
 #include "net/core_loop.h"
 #include "storage/storage.h"
+#include "storage/wal.h"
 
 #define LISTEN_BACKLOG 4096
 
@@ -119,6 +121,33 @@ static int wait_for_signal(struct server *srv)
 	return 0;
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Recover the tree and sessions from the txn log, then keep logging to it. */
+static int open_log(const struct config *cfg, struct sequencer *seq)
+{
+	char dir[CONFIG_PATH_MAX + 16];
+	snprintf(dir, sizeof dir, "%s/txnlog", cfg->data_log_dir);
+	struct wal_config wc;
+	wal_config_init(&wc, dir);
+	wc.force_sync = cfg->force_sync;
+	char err[512];
+	int64_t t0 = mono_ms();
+	struct storage *st = storage_wal_open(&wc, sequencer_replay, seq, err, sizeof err);
+	if (!st) {
+		log_error("cannot open the txn log: %s", err);
+		return -EIO;
+	}
+	sequencer_attach_storage(seq, st, mono_ms());
+	log_info("txn log %s opened in %ld ms", dir, (long)(mono_ms() - t0));
+	return 0;
+}
+
 int server_run(const struct config *cfg)
 {
 	struct server *srv = calloc(1, sizeof *srv);
@@ -157,6 +186,10 @@ int server_run(const struct config *cfg)
 	srv->seq = sequencer_create(&sc);
 	if (!srv->seq)
 		goto out;
+	rc = open_log(cfg, srv->seq);
+	if (rc)
+		goto out;
+	rc = -ENOMEM;
 	for (int i = 0; i < cfg->cores; i++) {
 		srv->core[i] = core_create(srv, i, fds[i]);
 		if (!srv->core[i])
