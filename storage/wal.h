@@ -135,12 +135,13 @@ enum wal_fault_op {
 	WAL_FAULT_COUNT,
 };
 
-/* Called before each operation, for tests. Return 0 to let it run, or a
- * -errno it fails with instead (for OPEN_DIRECT, -EINVAL acts like a
- * filesystem that refuses O_DIRECT). For WRITE the hook may also lower
- * *len: only *len bytes are written; with 0 returned that is a short write
- * the store continues, with a -errno returned the *len bytes reach the file
- * and then the write fails: a torn write. */
+/* Called before each operation, for tests, on the store's thread. Return 0
+ * to let it run, or a -errno it fails with instead (for OPEN_DIRECT, -EINVAL
+ * acts like a filesystem that refuses O_DIRECT). *len is the bytes the
+ * operation covers (0 for OPEN_DIRECT). For WRITE the hook may lower it:
+ * only *len bytes are written; with 0 returned that is a short write the
+ * store continues, with a -errno returned the *len bytes reach the file and
+ * then the write fails: a torn write. Other ops ignore a change. */
 typedef int (*wal_fault_fn)(void *ctx, enum wal_fault_op op, const char *segment, uint64_t off,
 			    uint32_t *len);
 

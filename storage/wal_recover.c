@@ -77,15 +77,15 @@ static int cut_corrupt(int dir_fd, const char *dir, const int64_t *firsts, size_
 {
 	char name[WAL_NAME_BYTES];
 	wal_segment_name(name, firsts[i]);
+	/* With a bad header the whole file goes, else the log is cut inside it. */
+	size_t drop_from = sc->end_off >= WAL_BLOCK_BYTES ? i + 1 : i;
 	log_warn("wal: %s/%s: corrupt at offset %" PRIu64 " (%s); truncate_corrupt is set: "
-		 "cutting the log at offset %" PRIu64 " and deleting %zu later segment(s)",
-		 dir, name, sc->bad_off, sc->why, sc->end_off, n - i - 1);
+		 "cutting the log there (at offset %" PRIu64 ") and deleting %zu segment file(s)",
+		 dir, name, sc->bad_off, sc->why, sc->end_off, n - drop_from);
 	int rc = 0;
-	size_t drop_from = i; /* the header is bad: the whole file goes */
-	if (sc->end_off >= WAL_BLOCK_BYTES) {
+	if (drop_from > i) {
 		rc = cut(dir_fd, dir, name, sc->end_off, err, errlen);
 		add_segment(out, firsts[i], sc);
-		drop_from = i + 1;
 	}
 	for (size_t j = drop_from; j < n && !rc; j++) {
 		wal_segment_name(name, firsts[j]);

@@ -15,13 +15,14 @@
 #include "storage/wal.h"
 #include "storage/wal_segment.h"
 
-static char base[64];	  /* mkdtemp'd, removed after each test */
-static char dir[128];	  /* the log directory, base/data/log: open creates it */
-static char errpath[128]; /* captured stderr */
+static char base[256];	  /* mkdtemp'd under $TMPDIR or /tmp; removed after each test */
+static char dir[300];	  /* the log directory, base/data/log: open creates it */
+static char errpath[300]; /* captured stderr */
 
 static void setup(void)
 {
-	strcpy(base, "/tmp/rk_wal_XXXXXX");
+	const char *tmp = getenv("TMPDIR");
+	snprintf(base, sizeof base, "%s/rk_wal_XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	cr_assert_not_null(mkdtemp(base));
 	snprintf(dir, sizeof dir, "%s/data/log", base);
 	snprintf(errpath, sizeof errpath, "%s/stderr", base);
@@ -169,7 +170,7 @@ static size_t seg_count(void)
 
 static void flip_byte(int64_t seg_first, uint64_t off)
 {
-	char path[256];
+	char path[512];
 	seg_path(path, sizeof path, seg_first);
 	int fd = open(path, O_RDWR);
 	cr_assert_geq(fd, 0);
@@ -182,7 +183,7 @@ static void flip_byte(int64_t seg_first, uint64_t off)
 
 static void read_at(int64_t seg_first, uint64_t off, void *buf, size_t n)
 {
-	char path[256];
+	char path[512];
 	seg_path(path, sizeof path, seg_first);
 	int fd = open(path, O_RDONLY);
 	cr_assert_geq(fd, 0);
@@ -192,7 +193,7 @@ static void read_at(int64_t seg_first, uint64_t off, void *buf, size_t n)
 
 static bool zero_from(int64_t seg_first, uint64_t off)
 {
-	char path[256];
+	char path[512];
 	seg_path(path, sizeof path, seg_first);
 	FILE *f = fopen(path, "rb");
 	cr_assert_not_null(f);
@@ -207,7 +208,7 @@ static bool zero_from(int64_t seg_first, uint64_t off)
 /* Scan one segment as recovery would, as its only segment. */
 static struct wal_scan scan(int64_t seg_first)
 {
-	char path[256];
+	char path[512];
 	seg_path(path, sizeof path, seg_first);
 	int fd = open(path, O_RDONLY);
 	cr_assert_geq(fd, 0);
@@ -475,7 +476,7 @@ Test(wal, purge_before_removes_old_whole_segments_only)
 	/* Segments: 1-18, 19-36, 37-54, 55-60. */
 	cr_assert_eq(storage_wal_purge_before(st, 17), 0, "1-18 still holds 18");
 	cr_assert_eq(storage_wal_purge_before(st, 18), 1);
-	char path[256];
+	char path[512];
 	seg_path(path, sizeof path, 1);
 	cr_assert_neq(access(path, F_OK), 0);
 	cr_assert_eq(storage_wal_purge_before(st, INT64_MAX), 2, "never the newest");
@@ -485,6 +486,55 @@ Test(wal, purge_before_removes_old_whole_segments_only)
 
 	st = open_ok(&c, &r);
 	assert_replayed(&r, 55, 66);
+	st->ops->close(st);
+}
+
+/* The open flags of this process's descriptor on path, or -1. */
+static long fd_flags_of(const char *path)
+{
+	for (int fd = 0; fd < 1024; fd++) {
+		char link[64], target[512], info[64];
+		snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+		ssize_t n = readlink(link, target, sizeof target - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (strcmp(target, path) != 0)
+			continue;
+		snprintf(info, sizeof info, "/proc/self/fdinfo/%d", fd);
+		FILE *f = fopen(info, "r");
+		cr_assert_not_null(f);
+		long flags = -1;
+		char line[128];
+		while (fgets(line, sizeof line, f))
+			if (sscanf(line, "flags: %lo", &flags) == 1)
+				break;
+		fclose(f);
+		return flags;
+	}
+	return -1;
+}
+
+Test(wal, segments_are_written_with_o_direct_and_o_dsync)
+{
+	struct wal_config c = small_config();
+	struct replayed r;
+	struct storage *st = open_ok(&c, &r);
+	commit_durable(st, 1, 2);
+	char path[512], probe[512];
+	seg_path(path, sizeof path, 1);
+	snprintf(probe, sizeof probe, "%s/probe", dir);
+	int fd = open(probe, O_CREAT | O_WRONLY | O_DIRECT, 0644);
+	if (fd < 0) {
+		st->ops->close(st);
+		cr_skip_test("%s refuses O_DIRECT; the fallback has its own test", dir);
+	}
+	close(fd);
+	unlink(probe);
+	long flags = fd_flags_of(path);
+	cr_assert_neq(flags, -1, "no descriptor on %s", path);
+	cr_assert(flags & O_DIRECT, "flags %lo", flags);
+	cr_assert(flags & O_DSYNC, "flags %lo", flags);
 	st->ops->close(st);
 }
 
@@ -618,7 +668,7 @@ Test(wal_fault, corrupt_middle_is_refused_with_file_and_offset)
 	struct replayed r = {0};
 	char err[512] = "";
 	cr_assert_null(storage_wal_open(&c, collect, &r, err, sizeof err));
-	char want[256];
+	char want[512];
 	snprintf(want, sizeof want, "%s/log.0000000000000001: corrupt at offset %u", dir,
 		 (unsigned)FIRST_RECORD);
 	cr_assert_not_null(strstr(err, want), "%s", err);
@@ -633,7 +683,7 @@ Test(wal_fault, a_zeroed_block_before_valid_frames_is_corruption)
 {
 	struct wal_config c = small_config();
 	write_three_frames(&c);
-	char path[256];
+	char path[512];
 	seg_path(path, sizeof path, 1);
 	int fd = open(path, O_RDWR);
 	static const uint8_t zeros[WAL_BLOCK_BYTES];
@@ -724,7 +774,7 @@ Test(wal_fault, zxid_out_of_order_is_corruption_even_at_the_tail)
 	cr_assert_eq(rh.zxid, 8);
 	rh.zxid = 12;
 	rh.checksum = wal_record_checksum(&rh, rec + sizeof rh);
-	char path[256];
+	char path[512];
 	seg_path(path, sizeof path, 1);
 	int fd = open(path, O_RDWR);
 	cr_assert_eq(pwrite(fd, &rh, sizeof rh, (off_t)off), (ssize_t)sizeof rh);
@@ -877,10 +927,109 @@ Test(wal_fault, o_direct_refused_falls_back_to_buffered_writes)
 	for (int64_t z = 7; z <= 30; z += 6)
 		commit_durable(st, z, 6);
 	cr_assert_eq(f.opens, 1, "O_DIRECT is not tried again on the next segment");
+	char path[512];
+	seg_path(path, sizeof path, 19); /* the segment being written */
+	long flags = fd_flags_of(path);
+	cr_assert(flags != -1 && !(flags & O_DIRECT), "flags %lo", flags);
 	cr_assert_gt(seg_count(), 1);
 	st->ops->close(st);
 	c.fault = NULL;
 	st = open_ok(&c, &r);
 	assert_replayed(&r, 1, 30);
+	st->ops->close(st);
+}
+
+Test(wal_fault, truncate_corrupt_drops_a_segment_whose_header_is_bad)
+{
+	struct wal_config c = small_config();
+	c.segment_bytes = 4 * WAL_BLOCK_BYTES;
+	c.batch_bytes_max = 2 * WAL_BLOCK_BYTES;
+	struct replayed r;
+	struct storage *st = open_ok(&c, &r);
+	for (int64_t z = 1; z <= 60; z += 6)
+		commit_durable(st, z, 6);
+	st->ops->close(st);
+	flip_byte(37, 30); /* log.37's header: 37-54 and 55-60 go */
+
+	c.truncate_corrupt = true;
+	st = open_ok(&c, &r);
+	assert_replayed(&r, 1, 36);
+	cr_assert_eq(seg_count(), 2);
+	commit_durable(st, 37, 6);
+	st->ops->close(st);
+	st = open_ok(&c, &r);
+	assert_replayed(&r, 1, 42);
+	st->ops->close(st);
+}
+
+static uint64_t db_id_of(int64_t seg_first)
+{
+	struct wal_segment_header h;
+	read_at(seg_first, 0, &h, sizeof h);
+	return h.db_id;
+}
+
+static int dir_fd_open(void)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	cr_assert_geq(fd, 0);
+	return fd;
+}
+
+Test(wal_fault, an_empty_newest_segment_is_removed_and_its_id_kept)
+{
+	struct wal_config c = small_config();
+	struct replayed r;
+	struct storage *st = open_ok(&c, &r);
+	commit_durable(st, 1, 6);
+	st->ops->close(st);
+	uint64_t db = db_id_of(1);
+	int fd = dir_fd_open();
+	const char *call;
+	/* A roll-over that crashed after creating log.7, before writing it. */
+	cr_assert_eq(wal_segment_create(fd, 7, db, c.segment_bytes, &call), 0);
+	close(fd);
+	cr_assert_eq(seg_count(), 2);
+	st = open_ok(&c, &r);
+	assert_replayed(&r, 1, 6);
+	cr_assert_eq(seg_count(), 1);
+	commit_durable(st, 7, 2);
+	st->ops->close(st);
+	st = open_ok(&c, &r);
+	assert_replayed(&r, 1, 8);
+	st->ops->close(st);
+
+	/* The only segment, empty: removed, and the next one keeps its id. */
+	teardown();
+	setup();
+	st = open_ok(&c, &r); /* creates the directory */
+	st->ops->close(st);
+	fd = dir_fd_open();
+	cr_assert_eq(wal_segment_create(fd, 1, 0x1234, c.segment_bytes, &call), 0);
+	close(fd);
+	st = open_ok(&c, &r);
+	cr_assert_eq(seg_count(), 0);
+	commit_durable(st, 1, 1);
+	st->ops->close(st);
+	cr_assert_eq(db_id_of(1), 0x1234);
+}
+
+Test(wal_fault, half_created_segments_are_removed_at_open)
+{
+	struct wal_config c = small_config();
+	struct replayed r;
+	struct storage *st = open_ok(&c, &r);
+	commit_durable(st, 1, 3);
+	st->ops->close(st);
+	char path[512];
+	snprintf(path, sizeof path, "%s/log.0000000000000004.tmp", dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("half", f);
+	fclose(f);
+	st = open_ok(&c, &r);
+	assert_replayed(&r, 1, 3);
+	cr_assert_neq(access(path, F_OK), 0);
+	commit_durable(st, 4, 1);
 	st->ops->close(st);
 }
