@@ -511,6 +511,7 @@ static struct wal *wal_alloc(const struct wal_config *cfg, char *err, size_t err
 	if (!(w->dir = strdup(cfg->directory)) || buf_init(&w->pending, cap) ||
 	    buf_init(&w->flight, cap))
 		goto err;
+	w->cfg.directory = w->dir; /* the caller's string may not outlive the store */
 	call = "io_uring_queue_init";
 	if ((rc = io_uring_queue_init(RING_ENTRIES, &w->ring, 0)))
 		goto err;
