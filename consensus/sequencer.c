@@ -23,7 +23,7 @@
  * either bound the sequencer stops taking requests until the disk catches
  * up (the cores' rings then fill and push back on clients). */
 #define PENDING_MAX	  1024
-#define PENDING_BYTES_MAX (32u << 20)
+#define PENDING_BYTES_MAX (8u << 20) /* well below the log's own queue bound */
 
 struct pending_batch {
 	int64_t zxid_last;

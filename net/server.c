@@ -136,6 +136,9 @@ static int open_log(const struct config *cfg, struct sequencer *seq)
 	struct wal_config wc;
 	wal_config_init(&wc, dir);
 	wc.force_sync = cfg->force_sync;
+	/* Room for the sequencer's 8 MiB of not-yet-durable txns plus one
+	 * txn of jute.maxbuffer, so the log never refuses a record. */
+	wc.batch_bytes_max = 24u << 20;
 	char err[512];
 	int64_t t0 = mono_ms();
 	struct storage *st = storage_wal_open(&wc, sequencer_replay, seq, err, sizeof err);
