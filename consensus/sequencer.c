@@ -23,6 +23,7 @@
  * either bound the sequencer stops taking requests until the disk catches
  * up (the cores' rings then fill and push back on clients). */
 #define PENDING_MAX	  1024
+#define BATCH_BYTES_MAX	  (4u << 20) /* log bytes one pass may add */
 #define PENDING_BYTES_MAX (8u << 20) /* well below the log's own queue bound */
 
 struct pending_batch {
@@ -557,7 +558,9 @@ bool sequencer_run(struct sequencer *seq, int64_t now_ms)
 	bool did = false;
 	for (int i = 0; i < seq->cfg.cores; i++) {
 		struct seq_msg *m;
-		for (int n = 0; n < DRAIN_PER_CORE_MAX && (m = spsc_pop(seq->cores[i].in)); n++) {
+		for (int n = 0; n < DRAIN_PER_CORE_MAX && seq->batch_bytes < BATCH_BYTES_MAX &&
+				(m = spsc_pop(seq->cores[i].in));
+		     n++) {
 			handle_msg(seq, m, now_ms);
 			did = true;
 		}

@@ -376,15 +376,21 @@ struct tree *tree_create(void)
 	struct znode *root = calloc(1, sizeof *root);
 	RK_ASSERT(root);
 	root->acl = acl_intern(t, open);
+	/* ZooKeeper's DataTree gives every system node new byte[0]: getData
+	 * answers empty data, not null. */
+	root->data = data_copy("", 0);
 	RK_ASSERT(hamt_put(&t->working.nodes, &t->working.nodes, "/", 1, hamt_hash("/", 1), root,
 			   NULL, &t->gc) == 0);
 	/* The system nodes exist from zxid 0 and, as in ZooKeeper, do not
 	 * count as changes of their parents' children. */
-	tree_node_create(t, "/zookeeper", 10, NULL, 0, open, 0, 0, 0, 0);
-	tree_node_create(t, "/zookeeper/quota", 16, NULL, 0, open, 0, 0, 0, 0);
+	tree_node_create(t, "/zookeeper", 10, "", 0, open, 0, 0, 0, 0);
+	tree_node_create(t, "/zookeeper/quota", 16, "", 0, open, 0, 0, 0, 0);
 	tree_node_create(t, "/zookeeper/config", 17, "", 0, &acl_read_unsafe, 0, 0, 0, 0);
 	lookup_mut(t, "/", 1)->stat.pzxid = 0;
 	lookup_mut(t, "/zookeeper", 10)->stat.pzxid = 0;
+	/* DataTree.addConfigNode sets its ACL with setACL(..., -1), which
+	 * stores -1 as the aclVersion. */
+	lookup_mut(t, "/zookeeper/config", 17)->stat.aversion = -1;
 	tree_publish(t);
 	return t;
 }

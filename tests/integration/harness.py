@@ -80,6 +80,7 @@ class Server:
         self.cfg = os.path.join(self.dir, "zoo.cfg")
         self.log_path = os.path.join(self.dir, "server.log")
         self.proc = None
+        self.died = []  # exits nobody asked for
         with open(self.cfg, "w") as f:
             f.write("tickTime=%d\n" % tick_ms)
             f.write("dataDir=%s\n" % self.data_dir)
@@ -152,13 +153,34 @@ class Server:
 
     def stop(self, kill=False):
         """SIGTERM (or SIGKILL with kill=True), escalating after 10 s."""
-        if self.proc and self.proc.poll() is None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is not None:
+            self.died.append(self.proc.returncode)
+        else:
             self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.proc = None
+
+    def problems(self):
+        """What went wrong besides the tests' own asserts: the server exiting
+        by itself, or a sanitizer report in its log (for ASan builds)."""
+        out = ["server exited by itself with status %s" % rc for rc in self.died]
+        try:
+            with open(self.log_path, errors="replace") as f:
+                log = f.read()
+        except OSError:
+            log = ""
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                       "runtime error:", "WARNING: ThreadSanitizer"):
+            at = log.find(marker)
+            if at >= 0:
+                out.append("sanitizer report in server log:\n" + log[max(0, at - 200):at + 3000])
+        return out
 
     def restart(self, kill=False):
         self.stop(kill=kill)
@@ -188,10 +210,19 @@ class ServerTestCase(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        cls.server.stop()
+        problems = cls.server.problems()
+        tail = cls.server.log_tail()
         cls.server.destroy()
+        if problems:
+            raise AssertionError("\n".join(problems) + "\nserver log tail:\n" + tail)
 
     def setUp(self):
         self.path = "/" + self.id().rsplit(".", 1)[-1]
+        proc = self.server.proc
+        if proc is None or proc.poll() is not None:  # fail fast, not by timeouts
+            self.fail("server is not running (exit status %s):\n%s"
+                      % (proc and proc.returncode, self.server.log_tail()))
 
     def kazoo(self, **kw):
         """A started kazoo client, stopped and closed after the test."""

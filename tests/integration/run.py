@@ -52,7 +52,11 @@ def main(names):
                                      stream=sys.stdout)
     result = runner.run(suite)
     skipped = len(result.skipped)
-    failed = total - result.passed - skipped
+    # Tests that never ran (their class failed to start a server) count as
+    # failed; so does a class whose server crashed or logged a sanitizer report.
+    teardowns = sum(1 for t, _ in result.errors
+                    if isinstance(t, unittest.suite._ErrorHolder) and "tearDown" in str(t))
+    failed = total - result.passed - skipped + teardowns
     for name, secs in sorted(result.class_s.items()):
         print("  %6.1f s  %s" % (secs, name))
     print("integration time: %.1f s" % (time.monotonic() - start))
