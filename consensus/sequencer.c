@@ -397,6 +397,12 @@ static void handle_write(struct sequencer *seq, const struct seq_msg *m, int64_t
 		return;
 	}
 	session_touch(seq->sessions, s, now_ms);
+	if (atomic_load_explicit(&seq->stats.storage_failed, memory_order_relaxed)) {
+		/* The log failed: nothing more can be made durable, so no write
+		 * is applied or acknowledged until an operator restarts us. */
+		reply_error(seq, m, ZSYSTEMERROR);
+		return;
+	}
 	struct sm_sink sink = {.event = on_event, .ctx = seq};
 	size_t at = dlv_begin(seq, m->core, DLV_REPLY, m->conn_ref, m->session_id, 0);
 	sm_write(&seq->sm, s, m->xid, m->op, m->body, m->len, seq->wall_ms,

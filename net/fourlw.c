@@ -103,6 +103,8 @@ static void srvr(const struct fourlw_ctx *c, struct jute_out *out, bool with_cli
 	put(out, "Zxid: 0x%lx\n", (unsigned long)atomic_load(&ss->zxid));
 	put(out, "Mode: standalone\n");
 	put(out, "Node count: %lu\n", (unsigned long)atomic_load(&ss->znodes));
+	if (atomic_load(&ss->storage_failed))
+		put(out, "Txn log: FAILED, writes are not acknowledged (see the server log)\n");
 }
 
 static void mntr(const struct fourlw_ctx *c, struct jute_out *out)
@@ -126,6 +128,8 @@ static void mntr(const struct fourlw_ctx *c, struct jute_out *out)
 	put(out, "zk_watch_count\t%lu\n", (unsigned long)watches);
 	put(out, "zk_global_sessions\t%lu\n", (unsigned long)atomic_load(&ss->sessions));
 	put(out, "zk_last_zxid\t0x%lx\n", (unsigned long)atomic_load(&ss->zxid));
+	put(out, "zk_last_durable_zxid\t0x%lx\n", (unsigned long)atomic_load(&ss->zxid_durable));
+	put(out, "zk_txnlog_failed\t%d\n", atomic_load(&ss->storage_failed) ? 1 : 0);
 	put(out, "zk_cores\t%d\n", c->srv->cores);
 }
 
