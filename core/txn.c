@@ -59,6 +59,37 @@ struct txn_ctx {
 	int64_t now_ms;
 };
 
+/* The next char of a path as ZooKeeper sees it: Java decodes the bytes as
+ * UTF-8, replacing malformed input with U+FFFD, and a character past the
+ * BMP becomes a surrogate pair (U+D800..U+DFFF). Sets *n to the bytes of a
+ * well-formed character. */
+static uint32_t java_char(const unsigned char *p, size_t left, size_t *n)
+{
+	unsigned char c = p[0];
+	*n = 1;
+	if (c < 0x80)
+		return c;
+	if (c < 0xc2 || c > 0xf4)
+		return 0xfffd;
+	size_t more = c < 0xe0 ? 1 : c < 0xf0 ? 2 : 3;
+	if (left < more + 1)
+		return 0xfffd;
+	/* The second byte's bounds exclude overlong forms, surrogates and
+	 * code points past U+10FFFF. */
+	unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+	unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+	if (p[1] < lo || p[1] > hi)
+		return 0xfffd;
+	uint32_t cp = c & (0x3fu >> more);
+	for (size_t k = 1; k <= more; k++) {
+		if ((p[k] & 0xc0) != 0x80)
+			return 0xfffd;
+		cp = cp << 6 | (p[k] & 0x3fu);
+	}
+	*n = more + 1;
+	return cp > 0xffff ? 0xd800 : cp;
+}
+
 bool txn_path_valid(const char *path, size_t len)
 {
 	if (len == 0 || path[0] != '/')
@@ -68,7 +99,7 @@ bool txn_path_valid(const char *path, size_t len)
 	if (path[len - 1] == '/')
 		return false;
 	size_t seg = 1;
-	for (size_t i = 1; i <= len; i++) {
+	for (size_t i = 1; i <= len;) {
 		if (i == len || path[i] == '/') {
 			size_t n = i - seg;
 			if (n == 0)
@@ -76,23 +107,16 @@ bool txn_path_valid(const char *path, size_t len)
 			if ((n == 1 && path[seg] == '.') ||
 			    (n == 2 && path[seg] == '.' && path[seg + 1] == '.'))
 				return false;
-			seg = i + 1;
+			seg = ++i;
 			continue;
 		}
-		unsigned char c = (unsigned char)path[i];
-		if (c < 0x20 || c == 0x7f)
+		size_t n;
+		uint32_t c = java_char((const unsigned char *)path + i, len - i, &n);
+		/* The chars PathUtils.validatePath refuses (NUL included). */
+		if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || (c >= 0xd800 && c <= 0xf8ff) ||
+		    c >= 0xfff0)
 			return false;
-		/* U+0080..U+009F, U+D800..U+F8FF and U+FFF0..U+FFFF are
-		 * refused by ZooKeeper; in UTF-8 they start with these. */
-		if (c == 0xc2 && i + 1 < len && (unsigned char)path[i + 1] < 0xa0)
-			return false;
-		if (c == 0xed && i + 1 < len && (unsigned char)path[i + 1] >= 0xa0)
-			return false;
-		if (c == 0xee || (c == 0xef && i + 1 < len && (unsigned char)path[i + 1] < 0xa4))
-			return false;
-		if (c == 0xef && i + 2 < len && (unsigned char)path[i + 1] == 0xbf &&
-		    (unsigned char)path[i + 2] >= 0xb0)
-			return false;
+		i += n;
 	}
 	return true;
 }
@@ -183,7 +207,8 @@ static char *dup_path(const char *path, size_t len, const char *suffix)
 	if (!p)
 		return NULL;
 	memcpy(p, path, len);
-	memcpy(p + len, suffix, sl);
+	if (sl) /* memcpy from NULL is undefined even for 0 bytes */
+		memcpy(p + len, suffix, sl);
 	p[len + sl] = 0;
 	return p;
 }
