@@ -273,6 +273,49 @@ static void update_stats(struct sequencer *seq)
 			      memory_order_relaxed);
 }
 
+/* Hand every core its message of the queue's oldest batch and drop it. */
+static void release_head(struct sequencer *seq)
+{
+	struct pending_batch *p = &seq->pending[seq->pending_head];
+	p->shared->version = tree_acquire(seq->tree);
+	atomic_init(&p->shared->refs, seq->cfg.cores);
+	for (int i = 0; i < seq->cfg.cores; i++) {
+		p->msgs[i]->shared = p->shared;
+		/* Space was checked before the batch began. */
+		RK_ASSERT(spsc_push(seq->cores[i].out, p->msgs[i]));
+		seq->cfg.wake(seq->cfg.wake_ctx, i);
+	}
+	free(p->msgs);
+	seq->pending_bytes -= p->bytes;
+	seq->pending_head = (seq->pending_head + 1) % PENDING_MAX;
+	seq->pending_len--;
+}
+
+/* The log failed under these batches: none of their changes become
+ * visible, their watch events are dropped, and every reply they carry
+ * turns into a refusal the cores send as ZSYSTEMERROR. */
+static void fail_pending(struct sequencer *seq)
+{
+	while (seq->pending_len) {
+		struct pending_batch *p = &seq->pending[seq->pending_head];
+		if (p->version)
+			tree_version_discard(seq->tree, p->version);
+		jute_out_reset(&p->shared->events);
+		for (int i = 0; i < seq->cfg.cores; i++) {
+			struct jute_out *d = &p->msgs[i]->deliveries;
+			for (size_t off = 0; off < d->len;) {
+				struct delivery *h = (struct delivery *)(d->buf + off);
+				if (h->kind == DLV_REPLY || h->kind == DLV_CLOSE)
+					h->kind = DLV_REFUSED;
+				else if (h->kind == DLV_CONNECTED)
+					h->session_id = 0, h->timeout_ms = -1;
+				off += (sizeof *h + h->len + 7) & ~(size_t)7;
+			}
+		}
+		release_head(seq);
+	}
+}
+
 /* Publish, in order, every batch the store made durable, and hand each
  * core its message. Nothing reaches a client before its batch is durable. */
 static void complete_durable(struct sequencer *seq)
@@ -280,12 +323,13 @@ static void complete_durable(struct sequencer *seq)
 	struct storage *st = seq->storage;
 	st->ops->poll(st);
 	int64_t durable = st->ops->durable_zxid(st);
-	if (durable < 0) {
+	if (durable < 0 || seq->store_err) {
 		if (!atomic_load(&seq->stats.storage_failed))
 			log_error("txn log failed: %s; writes are no longer acknowledged, reads "
 				  "go on",
-				  strerror((int)-durable));
+				  strerror(durable < 0 ? (int)-durable : -seq->store_err));
 		atomic_store(&seq->stats.storage_failed, true);
+		fail_pending(seq);
 		return;
 	}
 	atomic_store_explicit(&seq->stats.zxid_durable, durable, memory_order_relaxed);
@@ -296,18 +340,7 @@ static void complete_durable(struct sequencer *seq)
 			tree_publish_version(seq->tree, p->version);
 			seq->zxid_published = p->version->zxid;
 		}
-		p->shared->version = tree_acquire(seq->tree);
-		atomic_init(&p->shared->refs, seq->cfg.cores);
-		for (int i = 0; i < seq->cfg.cores; i++) {
-			p->msgs[i]->shared = p->shared;
-			/* Space was checked before the batch began. */
-			RK_ASSERT(spsc_push(seq->cores[i].out, p->msgs[i]));
-			seq->cfg.wake(seq->cfg.wake_ctx, i);
-		}
-		free(p->msgs);
-		seq->pending_bytes -= p->bytes;
-		seq->pending_head = (seq->pending_head + 1) % PENDING_MAX;
-		seq->pending_len--;
+		release_head(seq);
 		did = true;
 	}
 	if (did) {
@@ -401,6 +434,7 @@ static void handle_write(struct sequencer *seq, const struct seq_msg *m, int64_t
 		/* The log failed: nothing more can be made durable, so no write
 		 * is applied or acknowledged until an operator restarts us. */
 		reply_error(seq, m, ZSYSTEMERROR);
+		atomic_fetch_add_explicit(&seq->stats.writes, 1, memory_order_relaxed);
 		return;
 	}
 	struct sm_sink sink = {.event = on_event, .ctx = seq};

@@ -54,6 +54,8 @@ enum delivery_kind {
 	DLV_CLOSE,	 /* send frame, then close the connection */
 	DLV_KILL,	 /* session expired or moved: drop its connection unless
 			  * it is conn_ref (the one that now owns it) */
+	DLV_REFUSED,	 /* a reply whose txn never became durable: send its
+			  * header with ZSYSTEMERROR instead */
 	DLV_KIND_COUNT,
 };
 

@@ -726,8 +726,9 @@ static void on_connected(struct core *c, struct conn *k, const struct delivery *
 	if (k->state != CONN_CONNECTING)
 		return;
 	if (d->session_id == 0) {
-		if (d->len == 0) {
-			conn_close(c, k, "client is ahead of this server (lastZxidSeen)");
+		if (d->len == 0 || d->timeout_ms < 0) {
+			conn_close(c, k, d->len ? "the txn log failed: no new sessions"
+						: "client is ahead of this server (lastZxidSeen)");
 			return;
 		}
 		log_write(LOG_LEVEL_INFO, 0, "refusing resume from %s: session expired or invalid",
@@ -774,6 +775,18 @@ static void on_delivery(struct core *c, const struct delivery *d)
 		if (d->kind == DLV_REPLY)
 			drain_parked(c, k);
 		return;
+	case DLV_REFUSED: {
+		if (k->writes_pending) {
+			k->writes_pending--;
+			atomic_fetch_sub_explicit(&c->stats->outstanding, 1, memory_order_relaxed);
+		}
+		int32_t xid = d->len >= 8 ? (int32_t)jute_be32_get(frame + 4) : 0;
+		size_t at = proto_reply_begin(&k->out, xid, c->v->zxid, ZSYSTEMERROR);
+		proto_frame_end(&k->out, at);
+		out_commit(c, k);
+		drain_parked(c, k);
+		return;
+	}
 	case DLV_KILL:
 	case DLV_KIND_COUNT:
 		break;
