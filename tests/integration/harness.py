@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -27,6 +26,8 @@ import zkwire
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TARGET = os.environ.get("RK_TARGET", "ringkeeper")
 START_TIMEOUT_S = float(os.environ.get("RK_START_TIMEOUT", "30"))
+# kazoo's blocking calls wait forever for a server that died: bound each test.
+TEST_TIMEOUT_S = int(os.environ.get("RK_TEST_TIMEOUT", "180"))
 
 _live = set()  # servers to stop at interpreter exit
 
@@ -37,8 +38,27 @@ def _stop_all():
 
 
 atexit.register(_stop_all)
-# SIGTERM (from tools/test's timeout or trap) must still run atexit.
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+def _interrupt(*_):
+    # KeyboardInterrupt, unlike SystemExit, ends a unittest run instead of
+    # failing one test; atexit then stops the servers.
+    raise KeyboardInterrupt("SIGTERM")
+
+
+signal.signal(signal.SIGTERM, _interrupt)
+# A server that dies mid-test sends us SIGUSR1 (see Server._watch); only a
+# running test turns it into an error, so a death between tests is ignored
+# here and reported by tearDownClass.
+signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+
+
+class ServerDied(Exception):
+    pass
+
+
+def _server_died(*_):
+    raise ServerDied("the server exited during this test")
 
 
 def free_port():
@@ -80,6 +100,7 @@ class Server:
         self.cfg = os.path.join(self.dir, "zoo.cfg")
         self.log_path = os.path.join(self.dir, "server.log")
         self.proc = None
+        self.stopping = False
         self.died = []  # exits nobody asked for
         with open(self.cfg, "w") as f:
             f.write("tickTime=%d\n" % tick_ms)
@@ -115,6 +136,7 @@ class Server:
                                      stdout=log, stderr=subprocess.STDOUT,
                                      cwd=self.dir)
         log.close()
+        threading.Thread(target=self._watch, args=(self.proc,), daemon=True).start()
         _live.add(self)
         try:
             self.wait_ready()
@@ -122,6 +144,11 @@ class Server:
             self.stop()
             raise
         return self
+
+    def _watch(self, proc):
+        proc.wait()
+        if self.proc is proc and not self.stopping:
+            os.kill(os.getpid(), signal.SIGUSR1)
 
     def wait_ready(self):
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -155,6 +182,7 @@ class Server:
         """SIGTERM (or SIGKILL with kill=True), escalating after 10 s."""
         if self.proc is None:
             return
+        self.stopping = True
         if self.proc.poll() is not None:
             self.died.append(self.proc.returncode)
         else:
@@ -165,6 +193,7 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        self.stopping = False
 
     def problems(self):
         """What went wrong besides the tests' own asserts: the server exiting
@@ -219,6 +248,11 @@ class ServerTestCase(unittest.TestCase):
 
     def setUp(self):
         self.path = "/" + self.id().rsplit(".", 1)[-1]
+        signal.signal(signal.SIGALRM, _test_timed_out)
+        signal.alarm(TEST_TIMEOUT_S)
+        self.addCleanup(signal.alarm, 0)
+        signal.signal(signal.SIGUSR1, _server_died)
+        self.addCleanup(signal.signal, signal.SIGUSR1, signal.SIG_IGN)
         proc = self.server.proc
         if proc is None or proc.poll() is not None:  # fail fast, not by timeouts
             self.fail("server is not running (exit status %s):\n%s"
@@ -321,6 +355,10 @@ class TcpProxy:
             pass
         self.listener.close()
         self.cut()
+
+
+def _test_timed_out(*_):
+    raise TimeoutError("test took over %d s (RK_TEST_TIMEOUT)" % TEST_TIMEOUT_S)
 
 
 def close_quietly(client):

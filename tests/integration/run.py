@@ -50,7 +50,11 @@ def main(names):
     start = time.monotonic()
     runner = unittest.TextTestRunner(resultclass=CountingResult, verbosity=2,
                                      stream=sys.stdout)
-    result = runner.run(suite)
+    try:
+        result = runner.run(suite)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+        return 143
     skipped = len(result.skipped)
     # Tests that never ran (their class failed to start a server) count as
     # failed; so does a class whose server crashed or logged a sanitizer report.

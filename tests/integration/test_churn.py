@@ -102,6 +102,13 @@ def check_reply(op, err, r, expect):
 
 
 def drive(conns, plans, problems):
+    try:
+        drive_windows(conns, plans, problems)
+    except Exception as e:  # a dropped connection, a garbled reply
+        problems.append("thread died: %r" % e)
+
+
+def drive_windows(conns, plans, problems):
     """Runs the plans of one thread's sessions, WINDOW ops at a time per
     session, every session's window in flight together."""
     for start in range(0, OPS, WINDOW):
