@@ -181,6 +181,11 @@ struct core_msg *sequencer_poll(struct sequencer *seq, int core)
 	return spsc_pop(seq->cores[core].out);
 }
 
+bool sequencer_has_msgs(struct sequencer *seq, int core)
+{
+	return spsc_space(seq->cores[core].out) <= seq->cores[core].out->mask;
+}
+
 void sequencer_report_gen(struct sequencer *seq, int core, uint64_t gen)
 {
 	atomic_store_explicit(&seq->cores[core].gen, gen, memory_order_release);
@@ -283,8 +288,9 @@ static void release_head(struct sequencer *seq)
 		p->msgs[i]->shared = p->shared;
 		/* Space was checked before the batch began. */
 		RK_ASSERT(spsc_push(seq->cores[i].out, p->msgs[i]));
-		seq->cfg.wake(seq->cfg.wake_ctx, i);
 	}
+	for (int i = 0; i < seq->cfg.cores; i++)
+		seq->cfg.wake(seq->cfg.wake_ctx, i);
 	free(p->msgs);
 	seq->pending_bytes -= p->bytes;
 	seq->pending_head = (seq->pending_head + 1) % PENDING_MAX;

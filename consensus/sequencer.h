@@ -118,6 +118,8 @@ int sequencer_wait_fd(struct sequencer *seq);
  * full (the core keeps the message and retries later). */
 int sequencer_submit(struct sequencer *seq, int core, struct seq_msg *msg);
 struct core_msg *sequencer_poll(struct sequencer *seq, int core);
+/* Whether core has messages waiting (a cheap check before serving reads). */
+bool sequencer_has_msgs(struct sequencer *seq, int core);
 /* Done with a message: drops the core's reference to the shared part. */
 void sequencer_msg_done(struct core_msg *m);
 /* The generation of the version core now reads (its quiescent state). */

@@ -927,6 +927,11 @@ static void handle_cqe(struct core *c, struct io_uring_cqe *cqe)
 		break;
 	case OP_RECV:
 		RK_ASSERT(k && k->gen == (uint16_t)ud && k->state != CONN_FREE);
+		/* A client may have learnt of a write from another core's reply:
+		 * take in every published batch before reading its request, so
+		 * it sees that write too. */
+		if (sequencer_has_msgs(c->srv->seq, c->id))
+			drain_inbound(c);
 		on_recv(c, k, cqe);
 		break;
 	case OP_SEND:
