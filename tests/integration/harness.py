@@ -7,7 +7,11 @@ stops it at the end. The same zoo.cfg drives either target:
   RK_TARGET=zookeeper              Apache ZooKeeper's ZooKeeperServerMain from
                                    the Debian jars (or ZK_CLASSPATH / ZK_HOME)
 
-Run under /usr/bin/python3, which sees Debian's python3-kazoo.
+Run under /usr/bin/python3, which sees Debian's python3-kazoo. Other knobs:
+RK_C_CLIENT (build/tests/rk-c-client), ZKCLI (Debian's zkCli.sh), RK_CORES,
+RK_START_TIMEOUT (30 s), RK_TEST_TIMEOUT (180 s per test), RK_KEEP_DATA=1
+(keep each server's temp dir and log), RK_CHURN_{SESSIONS,OPS,SEED}.
+Tests that inspect ringkeeper's own files mark themselves @ringkeeper_only.
 """
 import atexit
 import glob
@@ -51,6 +55,10 @@ signal.signal(signal.SIGTERM, _interrupt)
 # running test turns it into an error, so a death between tests is ignored
 # here and reported by tearDownClass.
 signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+
+
+ringkeeper_only = unittest.skipIf(TARGET != "ringkeeper",
+                                  "inspects ringkeeper's own files or tools")
 
 
 class ServerDied(Exception):
@@ -123,7 +131,8 @@ class Server:
                     "-Dzookeeper.admin.enableServer=false",
                     "-cp", zookeeper_classpath(),
                     "org.apache.zookeeper.server.ZooKeeperServerMain", self.cfg]
-        rk_bin = os.environ.get("RK_BIN", os.path.join(ROOT, "build/bin/ringkeeper"))
+        # Absolute: the server runs in its temp dir, where a relative path fails.
+        rk_bin = os.path.abspath(os.environ.get("RK_BIN", os.path.join(ROOT, "build/bin/ringkeeper")))
         cmd = [rk_bin, self.cfg, "--port", str(self.port), "--data-dir", self.data_dir]
         if os.environ.get("RK_CORES"):
             cmd += ["--cores", os.environ["RK_CORES"]]

@@ -6,7 +6,8 @@ import subprocess
 
 from harness import ROOT, ServerTestCase
 
-C_CLIENT = os.environ.get("RK_C_CLIENT", os.path.join(ROOT, "build/tests/rk-c-client"))
+C_CLIENT = os.path.abspath(os.environ.get("RK_C_CLIENT",
+                                          os.path.join(ROOT, "build/tests/rk-c-client")))
 
 
 class CClientTest(ServerTestCase):
