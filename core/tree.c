@@ -19,6 +19,9 @@
  * or an acl_ref whose decoded list must be freed with it. */
 #define RETIRE_ACL 1u
 
+/* "/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config". */
+#define SYSTEM_NODES 4
+
 struct retire_mark {
 	uint64_t gen; /* readers holding >= gen cannot reach items before end */
 	size_t end;
@@ -33,6 +36,8 @@ struct tree {
 	struct retire_mark *marks;
 	size_t marks_len, marks_cap;
 	struct hamt_gc gc;
+	/* The nodes tree_create() made and no tree_node_restore replaced yet. */
+	const struct znode *pristine[SYSTEM_NODES];
 };
 
 static void retire(void *ctx, void *ptr)
@@ -251,6 +256,76 @@ int tree_node_set_acl(struct tree *t, const char *path, size_t len, const struct
 	return 0;
 }
 
+/* A private tree being restored has no reader: what an update replaces can
+ * go at once. */
+static void free_now(void *ctx, void *ptr)
+{
+	free(ptr);
+}
+
+static bool take_pristine(struct tree *t, const struct znode *n)
+{
+	for (size_t i = 0; i < SYSTEM_NODES; i++) {
+		if (t->pristine[i] == n) {
+			t->pristine[i] = NULL;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void znode_free_now(struct tree *t, struct znode *n)
+{
+	free((void *)n->data);
+	acl_unref(t, n->acl);
+	free(n);
+}
+
+int tree_node_restore(struct tree *t, const char *path, size_t len, const struct zk_stat *st,
+		      const void *data, int32_t data_len, const struct acl_list *acl)
+{
+	/* Nothing frozen since tree_create(): no pristine node was freed and
+	 * its address reused, and no version shares what is changed here. */
+	RK_ASSERT(t->working.gen == 1);
+	RK_ASSERT(len >= 1 && path[0] == '/');
+	RK_ASSERT(st->data_length == (data_len > 0 ? data_len : 0));
+	const struct hamt_gc now = {.retire = free_now, .ctx = NULL};
+	struct znode *parent = NULL;
+	if (len > 1) {
+		parent = lookup_mut(t, path, tree_parent_len(path, len));
+		if (!parent)
+			return -ENOENT;
+	}
+	struct znode *n = calloc(1, sizeof *n);
+	RK_ASSERT(n);
+	n->stat = *st;
+	n->data = data_copy(data, data_len);
+	n->acl = acl_intern(t, acl);
+	/* Put first and look at what was there: one descent of the path map
+	 * for the common case, a new node. */
+	uint64_t h = hamt_hash(path, len);
+	void *found = NULL;
+	RK_ASSERT(hamt_put(&t->working.nodes, &t->working.nodes, path, len, h, n, &found, &now) ==
+		  0);
+	struct znode *old = found;
+	if (!old) {
+		size_t nlen;
+		const char *name = base_name(path, len, &nlen);
+		RK_ASSERT(hamt_put(&parent->children, &parent->children, name, nlen,
+				   hamt_hash(name, nlen), NULL, NULL, &now) == 0);
+		return 0;
+	}
+	if (take_pristine(t, old)) {
+		n->children = old->children;
+		znode_free_now(t, old);
+		return 0;
+	}
+	RK_ASSERT(hamt_put(&t->working.nodes, &t->working.nodes, path, len, h, old, NULL, &now) ==
+		  0);
+	znode_free_now(t, n);
+	return -EEXIST;
+}
+
 void tree_set_zxid(struct tree *t, int64_t zxid)
 {
 	t->working.zxid = zxid;
@@ -391,6 +466,10 @@ struct tree *tree_create(void)
 	/* DataTree.addConfigNode sets its ACL with setACL(..., -1), which
 	 * stores -1 as the aclVersion. */
 	lookup_mut(t, "/zookeeper/config", 17)->stat.aversion = -1;
+	t->pristine[0] = lookup_mut(t, "/", 1);
+	t->pristine[1] = lookup_mut(t, "/zookeeper", 10);
+	t->pristine[2] = lookup_mut(t, "/zookeeper/quota", 16);
+	t->pristine[3] = lookup_mut(t, "/zookeeper/config", 17);
 	tree_publish(t);
 	return t;
 }

@@ -83,6 +83,21 @@ int tree_node_set_acl(struct tree *t, const char *path, size_t len, const struct
 		      int32_t aversion);
 void tree_set_zxid(struct tree *t, int64_t zxid);
 
+/* Recovery from a snapshot (core/snapshot.c): puts a node at path with
+ * exactly the Stat st (st->data_length must be max(data_len, 0)), a copy of
+ * data (data_len -1 = null) and acl, adding its name to the parent's
+ * children set without touching the parent's Stat. The parent must exist
+ * (-ENOENT) and the node must not (-EEXIST), except the system nodes
+ * tree_create() made, each of which one restore may replace, keeping its
+ * children set.
+ *
+ * Only for a fresh tree that no reader has acquired and nothing was frozen
+ * or published on since tree_create(): to restore millions of nodes quickly
+ * it changes nodes in place and frees what it replaces at once instead of
+ * retiring it. Publish the tree once restoring is over. */
+int tree_node_restore(struct tree *t, const char *path, size_t len, const struct zk_stat *st,
+		      const void *data, int32_t data_len, const struct acl_list *acl);
+
 /* Publish the working version; returns its generation. */
 uint64_t tree_publish(struct tree *t);
 /* A frozen copy of the working version with the next generation, to be
