@@ -111,7 +111,7 @@ void tree_version_discard(struct tree *t, struct tree_version *v);
  * given that no reader holds a version older than gen_min_held. */
 void tree_reclaim(struct tree *t, uint64_t gen_min_held);
 size_t tree_node_count(const struct tree_version *v);
-/* Bytes of memory the tree's nodes and data take (approximate). */
+/* Bytes of retired pointers not yet freed (8 per retired object). */
 size_t tree_bytes_retired_pending(const struct tree *t);
 
 /* Parent path of path ("/" for "/a"); returns its length. */
