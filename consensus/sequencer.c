@@ -3,6 +3,8 @@
 #include "consensus/sequencer.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -10,8 +12,10 @@
 #include "core/acl.h"
 #include "core/log.h"
 #include "core/session.h"
+#include "core/snapshot.h"
 #include "core/spsc.h"
 #include "core/txn.h"
+#include "storage/snapfile.h"
 
 /* Bounds: ring slots per direction per core, and messages taken from one
  * core's ring per pass so one busy core cannot starve the others. */
@@ -26,8 +30,40 @@
 #define BATCH_BYTES_MAX	  (4u << 20) /* log bytes one pass may add */
 #define PENDING_BYTES_MAX (8u << 20) /* well below the log's own queue bound */
 
+/* A session opened or closed by a batch, so a snapshot of an older version
+ * can tell which sessions that version had. */
+struct session_event {
+	bool opened;
+	struct snap_session s;
+};
+
+struct session_events {
+	struct session_event *e;
+	size_t n, cap;
+};
+
+/* One snapshot being written by its own thread from a published, frozen
+ * version. The thread reads only that version (held against reclamation
+ * through seq->snap_gen) and its private session list. */
+struct snap_job {
+	pthread_t thread;
+	const struct tree_version *version;
+	struct snap_session *sessions;
+	size_t n_sessions;
+	char dir[4096];
+	unsigned retain;
+	bool purge;
+	int64_t zxid;
+	int64_t oldest_kept_zxid;
+	int64_t started_ms;
+	uint64_t bytes;
+	int rc;
+	_Atomic bool done;
+};
+
 struct pending_batch {
 	int64_t zxid_last;
+	struct session_events sev;
 	size_t bytes;
 	struct tree_version *version; /* NULL: the batch changed nothing */
 	struct batch_shared *shared;
@@ -57,6 +93,10 @@ struct sequencer {
 	int64_t zxid_published;
 	int64_t zxid_frozen; /* last zxid of the newest frozen version */
 	int64_t wall_ms;
+	struct session_events sev; /* of the batch being built */
+	struct snap_job *snap;	   /* the snapshot being written, or NULL */
+	_Atomic uint64_t snap_gen; /* generation it holds; UINT64_MAX if none */
+	int64_t snap_next_zxid;	   /* take one once published reaches this */
 	struct sequencer_stats stats;
 };
 
@@ -75,6 +115,9 @@ static void log_record(void *ctx, int64_t zxid, uint32_t type, const void *paylo
 	}
 	seq->batch_bytes += len;
 }
+
+static void snapshot_start(struct sequencer *seq);
+static void snapshot_reap(struct sequencer *seq, bool wait);
 
 static int64_t wall_clock_ms(void)
 {
@@ -105,6 +148,7 @@ struct sequencer *sequencer_create(const struct sequencer_config *cfg)
 	if (!seq->storage)
 		goto err;
 	seq->log = (struct sm_log){.record = log_record, .ctx = seq};
+	atomic_init(&seq->snap_gen, UINT64_MAX);
 	seq->sm = (struct sm){.log = &seq->log, .tree = seq->tree, .sessions = seq->sessions,
 			      .super_id = cfg->super_digest};
 	return seq;
@@ -131,6 +175,9 @@ void sequencer_destroy(struct sequencer *seq)
 {
 	if (!seq)
 		return;
+	if (seq->storage)
+		snapshot_reap(seq, true);
+	free(seq->sev.e);
 	for (int i = 0; seq->cores && i < seq->cfg.cores; i++) {
 		struct core_slot *c = &seq->cores[i];
 		void *p;
@@ -149,6 +196,7 @@ void sequencer_destroy(struct sequencer *seq)
 			sequencer_msg_done(p->msgs[c]);
 		}
 		free(p->msgs);
+		free(p->sev.e);
 		if (p->version)
 			tree_version_discard(seq->tree, p->version);
 	}
@@ -260,7 +308,7 @@ static bool batch_empty(struct sequencer *seq)
 
 static uint64_t gen_min_held(struct sequencer *seq)
 {
-	uint64_t min = UINT64_MAX;
+	uint64_t min = atomic_load_explicit(&seq->snap_gen, memory_order_acquire);
 	for (int i = 0; i < seq->cfg.cores; i++) {
 		uint64_t g = atomic_load_explicit(&seq->cores[i].gen, memory_order_acquire);
 		if (g < min)
@@ -292,6 +340,7 @@ static void release_head(struct sequencer *seq)
 	for (int i = 0; i < seq->cfg.cores; i++)
 		seq->cfg.wake(seq->cfg.wake_ctx, i);
 	free(p->msgs);
+	free(p->sev.e);
 	seq->pending_bytes -= p->bytes;
 	seq->pending_head = (seq->pending_head + 1) % PENDING_MAX;
 	seq->pending_len--;
@@ -351,6 +400,7 @@ static void complete_durable(struct sequencer *seq)
 	}
 	if (did) {
 		update_stats(seq);
+		snapshot_start(seq);
 		tree_reclaim(seq->tree, gen_min_held(seq));
 	}
 }
@@ -366,7 +416,8 @@ static void batch_end(struct sequencer *seq)
 	struct pending_batch *p = &seq->pending[(seq->pending_head + seq->pending_len) % PENDING_MAX];
 	RK_ASSERT(seq->pending_len < PENDING_MAX);
 	*p = (struct pending_batch){.zxid_last = seq->sm.zxid, .shared = seq->shared,
-				    .bytes = seq->batch_bytes};
+				    .bytes = seq->batch_bytes, .sev = seq->sev};
+	seq->sev = (struct session_events){0};
 	if (seq->sm.zxid != seq->zxid_frozen) {
 		int rc = seq->store_err ? 0 : seq->storage->ops->commit(seq->storage);
 		if (rc) {
@@ -403,6 +454,199 @@ static bool can_take_batch(struct sequencer *seq)
 		if (spsc_space(seq->cores[i].out) < seq->pending_len + OUT_SPACE_MIN)
 			return false;
 	return true;
+}
+
+
+/* ---- snapshots ---- */
+
+static void sev_push(struct sequencer *seq, bool opened, const struct session *s)
+{
+	struct session_events *v = &seq->sev;
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 16;
+		struct session_event *e = realloc(v->e, cap * sizeof *e);
+		RK_ASSERT(e); /* losing one would make the next snapshot wrong */
+		v->e = e;
+		v->cap = cap;
+	}
+	struct session_event *e = &v->e[v->n++];
+	e->opened = opened;
+	e->s = (struct snap_session){.id = s->id, .timeout_ms = s->timeout_ms};
+	memcpy(e->s.passwd, s->passwd, sizeof e->s.passwd);
+}
+
+struct session_list {
+	struct snap_session *v;
+	size_t n, cap;
+	struct hamt_root gone; /* ids opened after the snapshot's version */
+};
+
+static void list_add(struct session_list *l, const struct snap_session *s)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct snap_session *v = realloc(l->v, cap * sizeof *v);
+		RK_ASSERT(v);
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *s;
+}
+
+static void list_working(void *ctx, struct session *s)
+{
+	struct snap_session ss = {.id = s->id, .timeout_ms = s->timeout_ms};
+	memcpy(ss.passwd, s->passwd, sizeof ss.passwd);
+	list_add(ctx, &ss);
+}
+
+static void free_now(void *ctx, void *p)
+{
+	free(p);
+}
+
+/* The sessions of the newest published version: the working table with
+ * the session changes of the batches not yet durable undone, newest
+ * first. */
+static void sessions_published(struct sequencer *seq, struct session_list *l)
+{
+	struct hamt_gc gc = {.retire = free_now};
+	session_foreach(seq->sessions, list_working, l);
+	for (size_t b = seq->pending_len; b-- > 0;) {
+		struct session_events *v = &seq->pending[(seq->pending_head + b) % PENDING_MAX].sev;
+		for (size_t i = v->n; i-- > 0;) {
+			const struct session_event *e = &v->e[i];
+			if (e->opened)
+				RK_ASSERT(hamt_put(&l->gone, &l->gone, &e->s.id, 8,
+						   hamt_hash(&e->s.id, 8), NULL, NULL, &gc) == 0);
+			else
+				list_add(l, &e->s);
+		}
+	}
+	size_t kept = 0;
+	for (size_t i = 0; i < l->n; i++)
+		if (!hamt_get(&l->gone, &l->v[i].id, 8, hamt_hash(&l->v[i].id, 8), NULL))
+			l->v[kept++] = l->v[i];
+	l->n = kept;
+	hamt_destroy(&l->gone);
+}
+
+static int count_bytes(void *ctx, const void *p, size_t n)
+{
+	struct snap_job *j = ctx;
+	j->bytes += n;
+	return 0;
+}
+
+struct counting_writer {
+	struct snap_job *job;
+	struct snapfile_writer *w;
+};
+
+static int write_counted(void *ctx, const void *p, size_t n)
+{
+	struct counting_writer *cw = ctx;
+	count_bytes(cw->job, p, n);
+	return snapfile_write(cw->w, p, n);
+}
+
+static void *snap_main(void *arg)
+{
+	struct snap_job *j = arg;
+	log_set_core(-1);
+	struct counting_writer cw = {.job = j};
+	j->rc = snapfile_begin(j->dir, j->zxid, 0, &cw.w);
+	if (j->rc == 0) {
+		j->rc = snapshot_encode(j->version, j->sessions, j->n_sessions, write_counted, &cw);
+		if (j->rc)
+			snapfile_abort(cw.w);
+		else
+			j->rc = snapfile_commit(cw.w);
+	}
+	j->oldest_kept_zxid = -1;
+	if (j->rc == 0 && j->purge) {
+		int rc = snapfile_retain(j->dir, j->retain, &j->oldest_kept_zxid);
+		if (rc < 0)
+			log_warn("snapshot retention in %s: %s", j->dir, strerror(-rc));
+	}
+	atomic_store_explicit(&j->done, true, memory_order_release);
+	return NULL;
+}
+
+static int64_t mono_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ZooKeeper spreads snapshots: the next one comes after snapCount/2 plus
+ * a random share of another snapCount/2 txns. */
+static void schedule_next_snapshot(struct sequencer *seq)
+{
+	int64_t half = seq->cfg.snap_count / 2 > 0 ? seq->cfg.snap_count / 2 : 1;
+	seq->snap_next_zxid = seq->zxid_published + half + (int64_t)(random() % half);
+}
+
+static void snapshot_start(struct sequencer *seq)
+{
+	if (!seq->cfg.snap_dir || !seq->cfg.snap_dir[0] || seq->snap ||
+	    seq->zxid_published < seq->snap_next_zxid)
+		return;
+	struct snap_job *j = calloc(1, sizeof *j);
+	if (!j)
+		return;
+	struct session_list l = {0};
+	sessions_published(seq, &l);
+	j->version = tree_acquire(seq->tree);
+	j->sessions = l.v;
+	j->n_sessions = l.n;
+	j->zxid = j->version->zxid;
+	j->retain = (unsigned)seq->cfg.snap_retain_count;
+	j->purge = seq->cfg.snap_purge;
+	j->started_ms = mono_now_ms();
+	snprintf(j->dir, sizeof j->dir, "%s", seq->cfg.snap_dir);
+	atomic_init(&j->done, false);
+	/* Hold the version against reclamation before the thread reads it. */
+	atomic_store_explicit(&seq->snap_gen, j->version->gen, memory_order_release);
+	if (pthread_create(&j->thread, NULL, snap_main, j)) {
+		log_warn("cannot start the snapshot thread; will retry");
+		atomic_store(&seq->snap_gen, UINT64_MAX);
+		free(j->sessions);
+		free(j);
+		return;
+	}
+	seq->snap = j;
+	schedule_next_snapshot(seq);
+}
+
+/* Reap a finished snapshot: log it, drop the log files it covers. */
+static void snapshot_reap(struct sequencer *seq, bool wait)
+{
+	struct snap_job *j = seq->snap;
+	if (!j || (!wait && !atomic_load_explicit(&j->done, memory_order_acquire)))
+		return;
+	pthread_join(j->thread, NULL);
+	atomic_store_explicit(&seq->snap_gen, UINT64_MAX, memory_order_release);
+	int64_t ms = mono_now_ms() - j->started_ms;
+	if (j->rc) {
+		log_error("snapshot at zxid 0x%lx failed: %s", (long)j->zxid, strerror(-j->rc));
+	} else {
+		log_info("snapshot at zxid 0x%lx: %zu sessions, %lu bytes in %ld ms", (long)j->zxid,
+			 j->n_sessions, (unsigned long)j->bytes, (long)ms);
+		atomic_store(&seq->stats.snap_zxid, j->zxid);
+		atomic_store(&seq->stats.snap_duration_ms, (uint64_t)ms);
+		atomic_store(&seq->stats.snap_bytes, j->bytes);
+		if (j->oldest_kept_zxid >= 0) {
+			int rc = seq->storage->ops->purge_before(seq->storage, j->oldest_kept_zxid);
+			if (rc > 0)
+				log_info("purged %d txn log file(s) before zxid 0x%lx", rc,
+					 (long)j->oldest_kept_zxid);
+		}
+	}
+	free(j->sessions);
+	free(j);
+	seq->snap = NULL;
 }
 
 /* ---- requests ---- */
@@ -501,6 +745,8 @@ static void handle_connect(struct sequencer *seq, const struct seq_msg *m, int64
 	struct session *s;
 	if (m->session_id == 0) {
 		s = sm_open_session(&seq->sm, t, m->core, now_ms);
+		if (s)
+			sev_push(seq, true, s);
 		if (!s) {
 			log_error("cannot open a session: out of memory");
 			at = dlv_begin(seq, m->core, DLV_CONNECTED, m->conn_ref, 0, 0);
@@ -537,6 +783,7 @@ static void handle_close(struct sequencer *seq, const struct seq_msg *m, int64_t
 	int64_t zxid = seq->sm.zxid;
 	if (s) {
 		struct sm_sink sink = {.event = on_event, .ctx = seq};
+		sev_push(seq, false, s);
 		zxid = sm_close_session(&seq->sm, s, seq->wall_ms, &sink);
 		log_write(LOG_LEVEL_INFO, m->session_id, "session closed by client");
 		err = ZOK;
@@ -597,6 +844,7 @@ static void handle_msg(struct sequencer *seq, struct seq_msg *m, int64_t now_ms)
 
 bool sequencer_run(struct sequencer *seq, int64_t now_ms)
 {
+	snapshot_reap(seq, false);
 	complete_durable(seq);
 	if (!can_take_batch(seq))
 		return false;
@@ -629,12 +877,14 @@ static void expire_one(void *ctx, struct session *s)
 	int core = s->owner_core;
 	uint64_t id = s->id;
 	struct sm_sink sink = {.event = on_event, .ctx = seq};
+	sev_push(seq, false, s);
 	sm_close_session(&seq->sm, s, seq->wall_ms, &sink);
 	kill_session_conn(seq, core, id, 0);
 }
 
 void sequencer_tick(struct sequencer *seq, int64_t now_ms)
 {
+	snapshot_reap(seq, false);
 	if (!can_take_batch(seq))
 		return;
 	batch_begin(seq);
@@ -646,6 +896,15 @@ void sequencer_tick(struct sequencer *seq, int64_t now_ms)
 int sequencer_replay(void *ctx, int64_t zxid, uint32_t type, const void *payload, uint32_t len)
 {
 	struct sequencer *seq = ctx;
+	int64_t snap = atomic_load(&seq->stats.snap_zxid);
+	if (zxid <= snap)
+		return 0; /* the snapshot has it */
+	if (seq->sm.zxid == snap && snap > 0 && zxid != snap + 1 && (zxid >> 32) == (snap >> 32)) {
+		log_error("the txn log resumes at zxid 0x%lx but the snapshot ends at 0x%lx: "
+			  "txns are missing",
+			  (long)zxid, (long)snap);
+		return -EBADMSG;
+	}
 	int rc = sm_replay(&seq->sm, zxid, type, payload, len);
 	if (rc)
 		log_error("txn 0x%lx (type %u, %u bytes) does not apply to the recovered state",
@@ -667,6 +926,7 @@ void sequencer_attach_storage(struct sequencer *seq, struct storage *st, int64_t
 	session_foreach(seq->sessions, restart_timeout, &e);
 	tree_publish(seq->tree);
 	seq->zxid_published = seq->zxid_frozen = seq->sm.zxid;
+	schedule_next_snapshot(seq);
 	atomic_store(&seq->stats.zxid_durable, seq->sm.zxid);
 	update_stats(seq);
 	log_info("recovered %zu znodes and %zu sessions up to zxid 0x%lx",
@@ -677,4 +937,43 @@ void sequencer_attach_storage(struct sequencer *seq, struct storage *st, int64_t
 int sequencer_wait_fd(struct sequencer *seq)
 {
 	return seq->storage->ops->wait_fd(seq->storage);
+}
+
+int sequencer_load_snapshot(struct sequencer *seq, char *err, size_t errlen)
+{
+	atomic_store(&seq->stats.snap_zxid, 0);
+	if (!seq->cfg.snap_dir || !seq->cfg.snap_dir[0])
+		return 0;
+	struct snapfile_image img = {0};
+	int rc = snapfile_load(seq->cfg.snap_dir, &img);
+	if (rc) {
+		snprintf(err, errlen, "cannot read snapshots in %s: %s", seq->cfg.snap_dir,
+			 strerror(-rc));
+		return rc;
+	}
+	if (!img.file) {
+		if (img.skipped) {
+			snprintf(err, errlen,
+				 "no snapshot in %s verifies (%u tried); refusing to start from "
+				 "an empty tree",
+				 seq->cfg.snap_dir, img.skipped);
+			return -EBADMSG;
+		}
+		return 0;
+	}
+	int64_t zxid = 0;
+	struct snap_fault fault = {0};
+	rc = snapshot_decode_report(img.body, img.body_len, seq->tree, seq->sessions, &zxid,
+				    &fault);
+	if (rc) {
+		snprintf(err, errlen, "snapshot %s/%s is inconsistent at body offset %zu: %s",
+			 seq->cfg.snap_dir, img.name, fault.off, fault.what ? fault.what : "?");
+		snapfile_image_free(&img);
+		return rc;
+	}
+	seq->sm.zxid = zxid;
+	atomic_store(&seq->stats.snap_zxid, zxid);
+	log_info("loaded snapshot %s/%s at zxid 0x%lx", seq->cfg.snap_dir, img.name, (long)zxid);
+	snapfile_image_free(&img);
+	return 0;
 }

@@ -94,6 +94,13 @@ struct sequencer_config {
 	int32_t min_session_timeout_ms;
 	int32_t max_session_timeout_ms;
 	const char *super_digest;
+	/* Snapshots: directory ("" = none), txns between them (ZooKeeper's
+	 * snapCount, randomised the same way), how many to keep and whether
+	 * to purge older snapshots and log files (autopurge). */
+	const char *snap_dir;
+	int32_t snap_count;
+	int32_t snap_retain_count;
+	bool snap_purge;
 	/* Wake core i after its inbound ring got messages. */
 	void (*wake)(void *ctx, int core);
 	void *wake_ctx;
@@ -110,6 +117,9 @@ const struct tree *sequencer_tree(const struct sequencer *seq);
  * publishes the recovered tree and restarts every recovered session's
  * timeout from now_ms. The sequencer owns st from then on. */
 int sequencer_replay(void *seq, int64_t zxid, uint32_t type, const void *payload, uint32_t len);
+/* Before the log: restore the newest snapshot in cfg->snap_dir that
+ * verifies (none is fine). Returns 0 or -errno with err saying why. */
+int sequencer_load_snapshot(struct sequencer *seq, char *err, size_t errlen);
 void sequencer_attach_storage(struct sequencer *seq, struct storage *st, int64_t now_ms);
 /* The store's eventfd (or -1): readable when sequencer_run has I/O to reap. */
 int sequencer_wait_fd(struct sequencer *seq);
@@ -138,6 +148,9 @@ struct sequencer_stats {
 	_Atomic uint64_t sessions;
 	_Atomic uint64_t znodes;
 	_Atomic uint64_t writes;
+	_Atomic int64_t snap_zxid;	  /* newest snapshot written or loaded */
+	_Atomic uint64_t snap_duration_ms; /* how long the last one took */
+	_Atomic uint64_t snap_bytes;
 };
 const struct sequencer_stats *sequencer_stats(const struct sequencer *seq);
 

@@ -109,6 +109,7 @@ static const struct key_spec keys[] = {
     KIND_KEY("peerType", KIND_PEER_TYPE, peer_type),
     {.key = "cores", .kind = KIND_INT32, .offset = OFF(cores), .min = 0, .max = CONFIG_CORES_MAX},
     {.key = "logLevel", .kind = KIND_LOG_LEVEL, .offset = OFF(log_level)},
+    {.key = "truncateCorruptLog", .kind = KIND_BOOL, .offset = OFF(truncate_corrupt_log)},
 };
 #define KEYS_COUNT (sizeof keys / sizeof keys[0])
 
@@ -122,6 +123,7 @@ static const struct flag_spec flags[] = {
     {"--data-dir", "dataDir"},
     {"--cores", "cores"},
     {"--log-level", "logLevel"},
+    {"--truncate-corrupt-log", "truncateCorruptLog"},
 };
 
 static const char *const peer_type_names[CONFIG_PEER_COUNT] = {"participant", "observer"};
@@ -647,6 +649,9 @@ void config_usage(FILE *out)
 	      "  --data-dir DIR     snapshot and log directory (dataDir), default ./data\n"
 	      "  --cores N          event loops, one per core; 0 = every CPU, the default\n"
 	      "  --log-level LEVEL  debug, info, warn or error; default info\n"
+	      "  --truncate-corrupt-log true\n"
+	      "                     cut the txn log at a corrupt record instead of refusing\n"
+	      "                     to start (everything after it is lost)\n"
 	      "  --help             this text\n"
 	      "Options override the file, wherever they appear.\n",
 	      out);

@@ -65,6 +65,7 @@ struct config {
 	/* Ringkeeper only: flags, no zoo.cfg keys. */
 	int32_t cores; /* 0 = every CPU we may run on */
 	enum log_level log_level;
+	bool truncate_corrupt_log; /* cut the txn log at corruption, don't refuse */
 	/* Persistence. */
 	int32_t snap_count;			/* snapCount, txns per snapshot */
 	bool force_sync;			/* forceSync=yes|no */

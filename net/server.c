@@ -133,13 +133,19 @@ static int open_log(const struct config *cfg, struct sequencer *seq)
 {
 	char dir[CONFIG_PATH_MAX + 16];
 	snprintf(dir, sizeof dir, "%s/txnlog", cfg->data_log_dir);
+	char err[512];
+	int rc = sequencer_load_snapshot(seq, err, sizeof err);
+	if (rc) {
+		log_error("%s", err);
+		return rc;
+	}
 	struct wal_config wc;
 	wal_config_init(&wc, dir);
 	wc.force_sync = cfg->force_sync;
+	wc.truncate_corrupt = cfg->truncate_corrupt_log;
 	/* Room for the sequencer's 8 MiB of not-yet-durable txns plus one
 	 * txn of jute.maxbuffer, so the log never refuses a record. */
 	wc.batch_bytes_max = 24u << 20;
-	char err[512];
 	int64_t t0 = mono_ms();
 	struct storage *st = storage_wal_open(&wc, sequencer_replay, seq, err, sizeof err);
 	if (!st) {
@@ -169,6 +175,8 @@ int server_run(const struct config *cfg)
 	if (!srv->core || !srv->ring_fds || !srv->stats)
 		goto out;
 	memset(srv->stats, 0, (size_t)cfg->cores * sizeof *srv->stats);
+	char snap_dir[CONFIG_PATH_MAX + 16];
+	snprintf(snap_dir, sizeof snap_dir, "%s/snapshots", cfg->data_dir);
 	int port = cfg->client_port;
 	for (; n_fds < cfg->cores; n_fds++) {
 		fds[n_fds] = listen_on(cfg->client_port_address, &port);
@@ -183,6 +191,10 @@ int server_run(const struct config *cfg)
 		.min_session_timeout_ms = cfg->min_session_timeout_ms,
 		.max_session_timeout_ms = cfg->max_session_timeout_ms,
 		.super_digest = cfg->super_digest[0] ? cfg->super_digest : NULL,
+		.snap_dir = snap_dir,
+		.snap_count = cfg->snap_count,
+		.snap_retain_count = cfg->autopurge_snap_retain_count,
+		.snap_purge = cfg->autopurge_purge_interval_hours > 0,
 		.wake = core_wake,
 		.wake_ctx = srv,
 	};

@@ -38,6 +38,11 @@ static int mem_wait_fd(struct storage *st)
 	return -1;
 }
 
+static int mem_purge_before(struct storage *st, int64_t zxid)
+{
+	return 0;
+}
+
 static void mem_close(struct storage *st)
 {
 	free(st);
@@ -49,6 +54,7 @@ static const struct storage_ops mem_ops = {
 	.poll = mem_poll,
 	.durable_zxid = mem_durable_zxid,
 	.wait_fd = mem_wait_fd,
+	.purge_before = mem_purge_before,
 	.close = mem_close,
 };
 

@@ -32,6 +32,9 @@ struct storage_ops {
 	void (*poll)(struct storage *st);
 	int64_t (*durable_zxid)(struct storage *st);
 	int (*wait_fd)(struct storage *st); /* -1 when never needed */
+	/* Drop whole log files holding only records <= zxid (a snapshot at
+	 * or after zxid covers them). Returns files removed or -errno. */
+	int (*purge_before)(struct storage *st, int64_t zxid);
 	void (*close)(struct storage *st);
 };
 

@@ -470,6 +470,7 @@ static const struct storage_ops wal_ops = {
     .poll = wal_poll,
     .durable_zxid = wal_durable_zxid,
     .wait_fd = wal_wait_fd,
+    .purge_before = storage_wal_purge_before,
     .close = wal_close,
 };
 

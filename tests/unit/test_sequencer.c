@@ -51,8 +51,13 @@ static void fake_close(struct storage *st)
 	free(st);
 }
 
-static const struct storage_ops fake_ops = {fake_add, fake_commit, fake_poll, fake_durable,
-					    fake_wait_fd, fake_close};
+static int fake_purge(struct storage *st, int64_t zxid)
+{
+	return 0;
+}
+
+static const struct storage_ops fake_ops = {fake_add,	  fake_commit, fake_poll, fake_durable,
+					    fake_wait_fd, fake_purge,  fake_close};
 
 static void no_wake(void *ctx, int core)
 {
