@@ -382,6 +382,21 @@ static int prep_delete(struct txn_ctx *c, int32_t op, struct jute_in *in, struct
 	return ZOK;
 }
 
+/* The existing node a setData or check names, if the session may do perm
+ * on it; in ZooKeeper's order of checks. */
+static int node_for(struct txn_ctx *c, const char *path, int32_t len, int32_t perm,
+		    struct node_view *node)
+{
+	if (!txn_path_valid(path, (size_t)len))
+		return ZBADARGUMENTS;
+	*node = view_get(c, path, (size_t)len);
+	if (!node->exists)
+		return ZNONODE;
+	if (!allowed(c, node->acl, perm))
+		return ZNOAUTH;
+	return ZOK;
+}
+
 static int prep_set_data(struct txn_ctx *c, struct jute_in *in, struct txn_op *t)
 {
 	const char *path;
@@ -391,14 +406,11 @@ static int prep_set_data(struct txn_ctx *c, struct jute_in *in, struct txn_op *t
 	int32_t version = jute_get_int(in);
 	if (in->err || len < 0)
 		return ZMARSHALLINGERROR;
-	if (!txn_path_valid(path, (size_t)len))
-		return ZBADARGUMENTS;
-	struct node_view node = view_get(c, path, (size_t)len);
-	if (!node.exists)
-		return ZNONODE;
-	if (!allowed(c, node.acl, ZPERM_WRITE))
-		return ZNOAUTH;
-	int rc = check_version(node.stat.version, version, &t->version);
+	struct node_view node;
+	int rc = node_for(c, path, len, ZPERM_WRITE, &node);
+	if (rc)
+		return rc;
+	rc = check_version(node.stat.version, version, &t->version);
 	if (rc || (rc = take_path(t, path, len)))
 		return rc;
 	t->op = ZOP_SET_DATA;
@@ -450,15 +462,12 @@ static int prep_check(struct txn_ctx *c, struct jute_in *in, struct txn_op *t)
 	int32_t version = jute_get_int(in);
 	if (in->err || len < 0)
 		return ZMARSHALLINGERROR;
-	if (!txn_path_valid(path, (size_t)len))
-		return ZBADARGUMENTS;
-	struct node_view node = view_get(c, path, (size_t)len);
-	if (!node.exists)
-		return ZNONODE;
-	if (!allowed(c, node.acl, ZPERM_READ))
-		return ZNOAUTH;
+	struct node_view node;
+	int rc = node_for(c, path, len, ZPERM_READ, &node);
+	if (rc)
+		return rc;
 	int32_t next;
-	int rc = check_version(node.stat.version, version, &next);
+	rc = check_version(node.stat.version, version, &next);
 	if (rc || (rc = take_path(t, path, len)))
 		return rc;
 	t->op = ZOP_CHECK;
