@@ -97,6 +97,7 @@ struct sequencer {
 	struct snap_job *snap;	   /* the snapshot being written, or NULL */
 	_Atomic uint64_t snap_gen; /* generation it holds; UINT64_MAX if none */
 	int64_t snap_next_zxid;	   /* take one once published reaches this */
+	uint64_t snap_log_bytes;   /* logged since the last one started */
 	struct sequencer_stats stats;
 };
 
@@ -439,6 +440,7 @@ static void batch_end(struct sequencer *seq)
 	}
 	seq->pending_len++;
 	seq->pending_bytes += seq->batch_bytes;
+	seq->snap_log_bytes += seq->batch_bytes;
 	seq->batch_bytes = 0;
 	seq->shared = NULL;
 	complete_durable(seq);
@@ -590,8 +592,10 @@ static void schedule_next_snapshot(struct sequencer *seq)
 
 static void snapshot_start(struct sequencer *seq)
 {
+	bool by_size = seq->cfg.snap_bytes_limit > 0 &&
+		       seq->snap_log_bytes >= (uint64_t)seq->cfg.snap_bytes_limit;
 	if (!seq->cfg.snap_dir || !seq->cfg.snap_dir[0] || seq->snap ||
-	    seq->zxid_published < seq->snap_next_zxid)
+	    (seq->zxid_published < seq->snap_next_zxid && !by_size))
 		return;
 	struct snap_job *j = calloc(1, sizeof *j);
 	if (!j)
@@ -617,6 +621,7 @@ static void snapshot_start(struct sequencer *seq)
 		return;
 	}
 	seq->snap = j;
+	seq->snap_log_bytes = 0;
 	schedule_next_snapshot(seq);
 }
 

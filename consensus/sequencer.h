@@ -95,10 +95,12 @@ struct sequencer_config {
 	int32_t max_session_timeout_ms;
 	const char *super_digest;
 	/* Snapshots: directory ("" = none), txns between them (ZooKeeper's
-	 * snapCount, randomised the same way), how many to keep and whether
+	 * snapCount, randomised the same way) or log bytes (snapSizeLimitInKb),
+	 * how many to keep and whether
 	 * to purge older snapshots and log files (autopurge). */
 	const char *snap_dir;
 	int32_t snap_count;
+	int64_t snap_bytes_limit; /* log bytes that also trigger one; 0 = off */
 	int32_t snap_retain_count;
 	bool snap_purge;
 	/* Wake core i after its inbound ring got messages. */

@@ -95,6 +95,12 @@ static const struct key_spec keys[] = {
      .min = 1,
      .max = INT64_MAX / 1024,
      .in_file = true},
+    {.key = "snapSizeLimitInKb",
+     .kind = KIND_INT64,
+     .offset = OFF(snap_size_limit_kb),
+     .min = 0,
+     .max = INT64_MAX / 1024,
+     .in_file = true},
     INT_KEY_RAISED("autopurge.snapRetainCount", autopurge_snap_retain_count, 3),
     INT_KEY("autopurge.purgeInterval", autopurge_purge_interval_hours, 0, INT32_MAX),
     KIND_KEY("admin.enableServer", KIND_BOOL, admin_enable_server),
@@ -159,6 +165,7 @@ void config_defaults(struct config *cfg)
 	cfg->snap_count = 100000;
 	cfg->force_sync = true;
 	cfg->prealloc_size_kb = 65536;
+	cfg->snap_size_limit_kb = 4194304; /* ZooKeeper's 4 GiB */
 	cfg->autopurge_snap_retain_count = 3;
 	cfg->admin_enable_server = true;
 	cfg->admin_server_port = 8080;

@@ -68,6 +68,7 @@ struct config {
 	bool truncate_corrupt_log; /* cut the txn log at corruption, don't refuse */
 	/* Persistence. */
 	int32_t snap_count;			/* snapCount, txns per snapshot */
+	int64_t snap_size_limit_kb;		/* snapSizeLimitInKb: log KiB per snapshot; 0 = off */
 	bool force_sync;			/* forceSync=yes|no */
 	int64_t prealloc_size_kb;		/* preAllocSize */
 	int32_t autopurge_snap_retain_count;	/* autopurge.snapRetainCount */

@@ -193,6 +193,7 @@ int server_run(const struct config *cfg)
 		.super_digest = cfg->super_digest[0] ? cfg->super_digest : NULL,
 		.snap_dir = snap_dir,
 		.snap_count = cfg->snap_count,
+		.snap_bytes_limit = cfg->snap_size_limit_kb * 1024,
 		.snap_retain_count = cfg->autopurge_snap_retain_count,
 		.snap_purge = cfg->autopurge_purge_interval_hours > 0,
 		.wake = core_wake,
