@@ -4,6 +4,9 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -556,6 +559,12 @@ static void *snap_main(void *arg)
 {
 	struct snap_job *j = arg;
 	log_set_core(-1);
+	/* Lowest priority: the cores' loops, which serve clients, always win
+	 * the CPU; the snapshot takes what is left (it only needs to finish
+	 * before the next one is due). */
+	struct sched_param sp = {0};
+	pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+	setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
 	struct counting_writer cw = {.job = j};
 	j->rc = snapfile_begin(j->dir, j->zxid, 0, &cw.w);
 	if (j->rc == 0) {
