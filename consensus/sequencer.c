@@ -277,6 +277,13 @@ static size_t dlv_begin(struct sequencer *seq, int core, enum delivery_kind kind
 	return at;
 }
 
+/* A reply carries its request's arrival time back for the latency figures. */
+static void dlv_stamp(struct sequencer *seq, const struct seq_msg *m, size_t at)
+{
+	struct delivery *h = (struct delivery *)(deliveries_of(seq, m->core)->buf + at);
+	h->received_us = m->received_us;
+}
+
 static void dlv_end(struct sequencer *seq, int core, size_t at)
 {
 	struct jute_out *d = deliveries_of(seq, core);
@@ -668,6 +675,7 @@ static void snapshot_reap(struct sequencer *seq, bool wait)
 static void reply_error(struct sequencer *seq, const struct seq_msg *m, int32_t err)
 {
 	size_t at = dlv_begin(seq, m->core, DLV_REPLY, m->conn_ref, m->session_id, 0);
+	dlv_stamp(seq, m, at);
 	struct jute_out *d = deliveries_of(seq, m->core);
 	size_t f = proto_reply_begin(d, m->xid, seq->sm.zxid, err);
 	proto_frame_end(d, f);
@@ -703,6 +711,7 @@ static void handle_write(struct sequencer *seq, const struct seq_msg *m, int64_t
 	}
 	struct sm_sink sink = {.event = on_event, .ctx = seq};
 	size_t at = dlv_begin(seq, m->core, DLV_REPLY, m->conn_ref, m->session_id, 0);
+	dlv_stamp(seq, m, at);
 	sm_write(&seq->sm, s, m->xid, m->op, m->body, m->len, seq->wall_ms,
 		 deliveries_of(seq, m->core), &sink);
 	dlv_end(seq, m->core, at);
@@ -803,6 +812,7 @@ static void handle_close(struct sequencer *seq, const struct seq_msg *m, int64_t
 		err = ZOK;
 	}
 	size_t at = dlv_begin(seq, m->core, DLV_CLOSE, m->conn_ref, m->session_id, 0);
+	dlv_stamp(seq, m, at);
 	struct jute_out *d = deliveries_of(seq, m->core);
 	size_t f = proto_reply_begin(d, m->xid, zxid, err);
 	proto_frame_end(d, f);

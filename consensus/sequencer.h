@@ -44,6 +44,7 @@ struct seq_msg {
 	int32_t op;	    /* SEQ_CONNECT: 1 if the request carried readOnly */
 	int32_t timeout_ms; /* SEQ_CONNECT: requested timeout */
 	int64_t zxid_seen;  /* SEQ_CONNECT: client's lastZxidSeen */
+	int64_t received_us; /* when the core read the request, echoed back */
 	uint32_t len;
 	uint8_t body[];
 };
@@ -67,6 +68,7 @@ struct delivery {
 	uint64_t session_id;
 	uint32_t len;
 	int32_t timeout_ms;
+	int64_t received_us; /* replies: the request's seq_msg.received_us */
 };
 
 /* Records in batch_shared.events: this header, then len path bytes. */

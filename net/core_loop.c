@@ -113,6 +113,7 @@ struct core {
 	bool wake_seq;
 	bool blocked; /* a session waits for space in the sequencer's ring */
 	int64_t event_zxid;
+	int64_t now_us; /* read once per loop iteration */
 	int64_t next_touch_ms;
 	int64_t next_expiry_ms;
 };
@@ -122,6 +123,33 @@ static int64_t mono_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* One request answered, received_us ago (0 for reads answered at once). */
+static void count_latency(struct core *c, int64_t received_us)
+{
+	uint64_t us = received_us ? (uint64_t)(mono_us() - received_us) : 0;
+	struct core_stats *s = c->stats;
+	atomic_store_explicit(&s->packets_sent,
+			      atomic_load_explicit(&s->packets_sent, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	atomic_store_explicit(&s->latency_total_us,
+			      atomic_load_explicit(&s->latency_total_us, memory_order_relaxed) + us,
+			      memory_order_relaxed);
+	atomic_store_explicit(&s->latency_count,
+			      atomic_load_explicit(&s->latency_count, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	if (us > atomic_load_explicit(&s->latency_max_us, memory_order_relaxed))
+		atomic_store_explicit(&s->latency_max_us, us, memory_order_relaxed);
+	if (us < atomic_load_explicit(&s->latency_min_us, memory_order_relaxed))
+		atomic_store_explicit(&s->latency_min_us, us, memory_order_relaxed);
 }
 
 static uint64_t ud_pack(enum op op, uint32_t slot, uint16_t gen)
@@ -323,7 +351,6 @@ static void on_send(struct core *c, struct conn *k, int res)
 		conn_close(c, k, res == 0 ? "send returned 0" : strerror(-res));
 		return;
 	}
-	atomic_fetch_add_explicit(&c->stats->packets_sent, 1, memory_order_relaxed);
 	k->sent += (size_t)res;
 	if (k->sent < k->sending.len) {
 		send_batch(c, k);
@@ -386,6 +413,7 @@ static enum step forward_write(struct core *c, struct conn *k, int32_t xid, int3
 	m->session_id = k->session_id;
 	m->xid = xid;
 	m->op = op;
+	m->received_us = c->now_us;
 	memcpy(m->body, body, len);
 	if (submit(c, m)) {
 		free(m);
@@ -466,6 +494,7 @@ static enum step session_step(struct core *c, struct conn *k, const uint8_t *p, 
 		return STEP_DONE;
 	}
 	atomic_fetch_add_explicit(&c->stats->packets_received, 1, memory_order_relaxed);
+	count_latency(c, 0);
 	out_commit(c, k);
 	return STEP_DONE;
 }
@@ -694,6 +723,7 @@ static void emit_event(void *ctx, uint64_t key, enum zk_event_type type, const c
 	if (!k || k->state != CONN_ACTIVE)
 		return;
 	proto_put_notification(&k->out, type, path, len, c->event_zxid);
+	atomic_fetch_add_explicit(&c->stats->packets_sent, 1, memory_order_relaxed);
 	out_commit(c, k);
 }
 
@@ -768,6 +798,7 @@ static void on_delivery(struct core *c, const struct delivery *d)
 			atomic_fetch_sub_explicit(&c->stats->outstanding, 1, memory_order_relaxed);
 		}
 		atomic_fetch_add_explicit(&c->stats->packets_received, 1, memory_order_relaxed);
+		count_latency(c, d->received_us);
 		carry_reply(&k->out, frame, d->len);
 		if (d->kind == DLV_CLOSE)
 			k->close_after_send = true;
@@ -1065,6 +1096,7 @@ int core_run(struct core *c)
 			io_uring_submit(&c->ring);
 		else
 			io_uring_submit_and_wait(&c->ring, 1);
+		c->now_us = mono_us();
 		struct io_uring_cqe *cqe;
 		unsigned head, n = 0;
 		io_uring_for_each_cqe(&c->ring, head, cqe)

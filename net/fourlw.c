@@ -66,12 +66,12 @@ static void put(struct jute_out *out, const char *fmt, ...)
 }
 
 struct totals {
-	uint64_t received, sent, connections, outstanding, lat_total, lat_count, lat_max;
+	uint64_t received, sent, connections, outstanding, lat_total, lat_count, lat_max, lat_min;
 };
 
 static struct totals sum(const struct server *srv)
 {
-	struct totals t = {0};
+	struct totals t = {.lat_min = UINT64_MAX};
 	for (int i = 0; i < srv->cores; i++) {
 		const struct core_stats *s = &srv->stats[i];
 		t.received += atomic_load_explicit(&s->packets_received, memory_order_relaxed);
@@ -83,7 +83,12 @@ static struct totals sum(const struct server *srv)
 		uint64_t m = atomic_load_explicit(&s->latency_max_us, memory_order_relaxed);
 		if (m > t.lat_max)
 			t.lat_max = m;
+		m = atomic_load_explicit(&s->latency_min_us, memory_order_relaxed);
+		if (m < t.lat_min)
+			t.lat_min = m;
 	}
+	if (t.lat_min == UINT64_MAX)
+		t.lat_min = 0;
 	return t;
 }
 
@@ -95,7 +100,8 @@ static void srvr(const struct fourlw_ctx *c, struct jute_out *out, bool with_cli
 	if (with_clients)
 		put(out, "Clients:\n\n");
 	double avg = t.lat_count ? (double)t.lat_total / (double)t.lat_count / 1000.0 : 0.0;
-	put(out, "Latency min/avg/max: 0/%.4f/%lu\n", avg, (unsigned long)(t.lat_max / 1000));
+	put(out, "Latency min/avg/max: %lu/%.4f/%lu\n", (unsigned long)(t.lat_min / 1000), avg,
+	    (unsigned long)(t.lat_max / 1000));
 	put(out, "Received: %lu\n", (unsigned long)t.received);
 	put(out, "Sent: %lu\n", (unsigned long)t.sent);
 	put(out, "Connections: %lu\n", (unsigned long)t.connections);
@@ -119,7 +125,7 @@ static void mntr(const struct fourlw_ctx *c, struct jute_out *out)
 	put(out, "zk_server_state\tstandalone\n");
 	put(out, "zk_avg_latency\t%.4f\n", avg);
 	put(out, "zk_max_latency\t%lu\n", (unsigned long)(t.lat_max / 1000));
-	put(out, "zk_min_latency\t0\n");
+	put(out, "zk_min_latency\t%lu\n", (unsigned long)(t.lat_min / 1000));
 	put(out, "zk_packets_received\t%lu\n", (unsigned long)t.received);
 	put(out, "zk_packets_sent\t%lu\n", (unsigned long)t.sent);
 	put(out, "zk_num_alive_connections\t%lu\n", (unsigned long)t.connections);

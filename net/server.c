@@ -175,6 +175,8 @@ int server_run(const struct config *cfg)
 	if (!srv->core || !srv->ring_fds || !srv->stats)
 		goto out;
 	memset(srv->stats, 0, (size_t)cfg->cores * sizeof *srv->stats);
+	for (int i = 0; i < cfg->cores; i++)
+		atomic_init(&srv->stats[i].latency_min_us, UINT64_MAX);
 	char snap_dir[CONFIG_PATH_MAX + 16];
 	snprintf(snap_dir, sizeof snap_dir, "%s/snapshots", cfg->data_dir);
 	int port = cfg->client_port;

@@ -27,6 +27,7 @@ struct core_stats {
 	_Atomic uint64_t latency_total_us;
 	_Atomic uint64_t latency_count;
 	_Atomic uint64_t latency_max_us;
+	_Atomic uint64_t latency_min_us; /* UINT64_MAX until the first request */
 	_Atomic uint64_t watches;
 };
 
