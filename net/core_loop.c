@@ -112,6 +112,8 @@ struct core {
 	struct __kernel_timespec ts;
 	bool wake_seq;
 	bool blocked; /* a session waits for space in the sequencer's ring */
+	bool accept_paused; /* accept failed; the timer re-arms it */
+	uint32_t accept_errors;
 	int64_t event_zxid;
 	int64_t now_us; /* read once per loop iteration */
 	int64_t next_touch_ms;
@@ -896,9 +898,15 @@ static void arm_timer(struct core *c)
 	io_uring_sqe_set_data64(sqe, ud_pack(OP_TIMER, 0, 0));
 }
 
+static void arm_accept(struct core *c);
+
 static void on_timer(struct core *c)
 {
 	int64_t now = mono_ms();
+	if (c->accept_paused && !atomic_load(&c->srv->stop)) {
+		c->accept_paused = false;
+		arm_accept(c);
+	}
 	if (now >= c->next_touch_ms) {
 		report_touched(c);
 		c->next_touch_ms = now + TOUCH_INTERVAL_MS;
@@ -941,6 +949,33 @@ static void on_storage_ready(struct core *c, struct io_uring_cqe *cqe)
 		arm_storage_poll(c);
 }
 
+/* Out of descriptors (or another accept error): say so once, and stop
+ * accepting until the next timer tick instead of spinning on the error. */
+static void on_accept_cqe(struct core *c, struct io_uring_cqe *cqe)
+{
+	bool more = cqe->flags & IORING_CQE_F_MORE;
+	if (cqe->res >= 0) {
+		on_accept(c, cqe->res);
+		c->accept_errors = 0;
+	} else if (cqe->res != -ECANCELED) {
+		if (c->accept_errors++ == 0)
+			log_error("accept: %s; new connections wait%s", strerror(-cqe->res),
+				  cqe->res == -EMFILE || cqe->res == -ENFILE
+					  ? " (raise the open file limit)"
+					  : "");
+		if (more) {
+			/* Stop the multishot accept; the timer re-arms it. */
+			struct io_uring_sqe *sqe = get_sqe(c);
+			io_uring_prep_cancel64(sqe, ud_pack(OP_ACCEPT, 0, 0), 0);
+			io_uring_sqe_set_data64(sqe, ud_pack(OP_MSG_SENT, 0, 0));
+		}
+		c->accept_paused = true;
+		return;
+	}
+	if (!more && !c->accept_paused && !atomic_load(&c->srv->stop))
+		arm_accept(c);
+}
+
 static void handle_cqe(struct core *c, struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
@@ -949,12 +984,7 @@ static void handle_cqe(struct core *c, struct io_uring_cqe *cqe)
 	struct conn *k = slot < CONNS_MAX ? &c->conns[slot] : NULL;
 	switch (op) {
 	case OP_ACCEPT:
-		if (cqe->res >= 0)
-			on_accept(c, cqe->res);
-		else if (cqe->res != -ECANCELED)
-			log_warn("accept: %s", strerror(-cqe->res));
-		if (!(cqe->flags & IORING_CQE_F_MORE) && !atomic_load(&c->srv->stop))
-			arm_accept(c);
+		on_accept_cqe(c, cqe);
 		break;
 	case OP_RECV:
 		RK_ASSERT(k && k->gen == (uint16_t)ud && k->state != CONN_FREE);
