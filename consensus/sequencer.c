@@ -153,6 +153,8 @@ struct sequencer *sequencer_create(const struct sequencer_config *cfg)
 		goto err;
 	seq->log = (struct sm_log){.record = log_record, .ctx = seq};
 	atomic_init(&seq->snap_gen, UINT64_MAX);
+	/* Servers with the same history must not all snapshot together. */
+	srandom((unsigned)(wall_clock_ms() ^ getpid()));
 	seq->sm = (struct sm){.log = &seq->log, .tree = seq->tree, .sessions = seq->sessions,
 			      .super_id = cfg->super_digest};
 	return seq;
@@ -572,6 +574,15 @@ static void *snap_main(void *arg)
 	struct sched_param sp = {0};
 	pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
 	setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
+	/* It was started from the sequencer's core and inherited that pin:
+	 * let it run on any CPU, or under load it only gets the busiest one's
+	 * leftovers and holds garbage from being freed for as long. The kernel
+	 * keeps it within the process's cpuset. */
+	cpu_set_t all;
+	CPU_ZERO(&all);
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		CPU_SET(cpu, &all);
+	pthread_setaffinity_np(pthread_self(), sizeof all, &all);
 	struct counting_writer cw = {.job = j};
 	j->rc = snapfile_begin(j->dir, j->zxid, 0, &cw.w);
 	if (j->rc == 0) {
@@ -951,6 +962,14 @@ void sequencer_attach_storage(struct sequencer *seq, struct storage *st, int64_t
 	tree_publish(seq->tree);
 	seq->zxid_published = seq->zxid_frozen = seq->sm.zxid;
 	schedule_next_snapshot(seq);
+	/* A crash between a snapshot and its clean-up leaves extra files. */
+	if (seq->cfg.snap_purge && seq->cfg.snap_dir && seq->cfg.snap_dir[0]) {
+		int64_t oldest = -1;
+		if (snapfile_retain(seq->cfg.snap_dir, (unsigned)seq->cfg.snap_retain_count,
+				    &oldest) >= 0 &&
+		    oldest >= 0)
+			st->ops->purge_before(st, oldest);
+	}
 	atomic_store(&seq->stats.zxid_durable, seq->sm.zxid);
 	update_stats(seq);
 	log_info("recovered %zu znodes and %zu sessions up to zxid 0x%lx",

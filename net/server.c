@@ -146,6 +146,18 @@ static int open_log(const struct config *cfg, struct sequencer *seq)
 	/* Room for the sequencer's 8 MiB of not-yet-durable txns plus one
 	 * txn of jute.maxbuffer, so the log never refuses a record. */
 	wc.batch_bytes_max = 24u << 20;
+	/* preAllocSize (KiB) sizes the log files, as ZooKeeper's, but a file
+	 * must hold the largest group commit (batch_bytes_max). */
+	uint64_t seg = ((uint64_t)cfg->prealloc_size_kb * 1024 + WAL_BLOCK_BYTES - 1) /
+		       WAL_BLOCK_BYTES * WAL_BLOCK_BYTES;
+	uint64_t seg_min = (uint64_t)wc.batch_bytes_max + (8u << 20);
+	if (seg < seg_min) {
+		log_warn("preAllocSize %ld KiB raised to %lu KiB: a log file must hold one "
+			 "group commit",
+			 (long)cfg->prealloc_size_kb, (unsigned long)(seg_min / 1024));
+		seg = seg_min;
+	}
+	wc.segment_bytes = seg;
 	int64_t t0 = mono_ms();
 	struct storage *st = storage_wal_open(&wc, sequencer_replay, seq, err, sizeof err);
 	if (!st) {
