@@ -22,7 +22,7 @@
 
 /* Bounds: ring slots per direction per core, and messages taken from one
  * core's ring per pass so one busy core cannot starve the others. */
-#define RING_SLOTS	    16384
+#define RING_SLOTS	   16384
 #define DRAIN_PER_CORE_MAX 4096
 /* A pass needs one slot in every core's inbound ring. */
 #define OUT_SPACE_MIN 2
@@ -155,7 +155,9 @@ struct sequencer *sequencer_create(const struct sequencer_config *cfg)
 	atomic_init(&seq->snap_gen, UINT64_MAX);
 	/* Servers with the same history must not all snapshot together. */
 	srandom((unsigned)(wall_clock_ms() ^ getpid()));
-	seq->sm = (struct sm){.log = &seq->log, .tree = seq->tree, .sessions = seq->sessions,
+	seq->sm = (struct sm){.log = &seq->log,
+			      .tree = seq->tree,
+			      .sessions = seq->sessions,
 			      .super_id = cfg->super_digest};
 	return seq;
 err:
@@ -267,15 +269,17 @@ static struct jute_out *deliveries_of(struct sequencer *seq, int core)
 }
 
 /* Start a delivery record; the frame follows; finish with dlv_end. */
-static size_t dlv_begin(struct sequencer *seq, int core, enum delivery_kind kind,
-			uint32_t conn_ref, uint64_t session_id, int32_t timeout_ms)
+static size_t dlv_begin(struct sequencer *seq, int core, enum delivery_kind kind, uint32_t conn_ref,
+			uint64_t session_id, int32_t timeout_ms)
 {
 	struct jute_out *d = deliveries_of(seq, core);
 	size_t at = d->len;
 	struct delivery *h = (struct delivery *)jute_reserve(d, sizeof *h);
 	RK_ASSERT(h);
-	*h = (struct delivery){.kind = (uint8_t)kind, .conn_ref = conn_ref,
-			       .session_id = session_id, .timeout_ms = timeout_ms};
+	*h = (struct delivery){.kind = (uint8_t)kind,
+			       .conn_ref = conn_ref,
+			       .session_id = session_id,
+			       .timeout_ms = timeout_ms};
 	return at;
 }
 
@@ -298,8 +302,7 @@ static void dlv_end(struct sequencer *seq, int core, size_t at)
 		memset(jute_reserve(d, pad), 0, pad);
 }
 
-static void on_event(void *ctx, enum zk_event_type type, const char *path, size_t len,
-		     int64_t zxid)
+static void on_event(void *ctx, enum zk_event_type type, const char *path, size_t len, int64_t zxid)
 {
 	struct sequencer *seq = ctx;
 	struct jute_out *ev = &seq->shared->events;
@@ -426,10 +429,13 @@ static void batch_end(struct sequencer *seq)
 		seq->shared = NULL;
 		return;
 	}
-	struct pending_batch *p = &seq->pending[(seq->pending_head + seq->pending_len) % PENDING_MAX];
+	struct pending_batch *p =
+	    &seq->pending[(seq->pending_head + seq->pending_len) % PENDING_MAX];
 	RK_ASSERT(seq->pending_len < PENDING_MAX);
-	*p = (struct pending_batch){.zxid_last = seq->sm.zxid, .shared = seq->shared,
-				    .bytes = seq->batch_bytes, .sev = seq->sev};
+	*p = (struct pending_batch){.zxid_last = seq->sm.zxid,
+				    .shared = seq->shared,
+				    .bytes = seq->batch_bytes,
+				    .sev = seq->sev};
 	seq->sev = (struct session_events){0};
 	if (seq->sm.zxid != seq->zxid_frozen) {
 		int rc = seq->store_err ? 0 : seq->storage->ops->commit(seq->storage);
@@ -469,7 +475,6 @@ static bool can_take_batch(struct sequencer *seq)
 			return false;
 	return true;
 }
-
 
 /* ---- snapshots ---- */
 
@@ -1006,8 +1011,8 @@ int sequencer_load_snapshot(struct sequencer *seq, char *err, size_t errlen)
 	}
 	int64_t zxid = 0;
 	struct snap_fault fault = {0};
-	rc = snapshot_decode_report(img.body, img.body_len, seq->tree, seq->sessions, &zxid,
-				    &fault);
+	rc =
+	    snapshot_decode_report(img.body, img.body_len, seq->tree, seq->sessions, &zxid, &fault);
 	if (rc) {
 		snprintf(err, errlen, "snapshot %s/%s is inconsistent at body offset %zu: %s",
 			 seq->cfg.snap_dir, img.name, fault.off, fault.what ? fault.what : "?");

@@ -41,22 +41,22 @@ struct seq_msg {
 	uint32_t conn_ref; /* the core's connection handle, echoed back */
 	uint64_t session_id;
 	int32_t xid;
-	int32_t op;	    /* SEQ_CONNECT: 1 if the request carried readOnly */
-	int32_t timeout_ms; /* SEQ_CONNECT: requested timeout */
-	int64_t zxid_seen;  /* SEQ_CONNECT: client's lastZxidSeen */
+	int32_t op;	     /* SEQ_CONNECT: 1 if the request carried readOnly */
+	int32_t timeout_ms;  /* SEQ_CONNECT: requested timeout */
+	int64_t zxid_seen;   /* SEQ_CONNECT: client's lastZxidSeen */
 	int64_t received_us; /* when the core read the request, echoed back */
 	uint32_t len;
 	uint8_t body[];
 };
 
 enum delivery_kind {
-	DLV_REPLY = 0,	 /* send frame to the session's connection */
-	DLV_CONNECTED,	 /* ConnectResponse for conn_ref; session_id 0 = refused */
-	DLV_CLOSE,	 /* send frame, then close the connection */
-	DLV_KILL,	 /* session expired or moved: drop its connection unless
-			  * it is conn_ref (the one that now owns it) */
-	DLV_REFUSED,	 /* a reply whose txn never became durable: send its
-			  * header with ZSYSTEMERROR instead */
+	DLV_REPLY = 0, /* send frame to the session's connection */
+	DLV_CONNECTED, /* ConnectResponse for conn_ref; session_id 0 = refused */
+	DLV_CLOSE,     /* send frame, then close the connection */
+	DLV_KILL,      /* session expired or moved: drop its connection unless
+			* it is conn_ref (the one that now owns it) */
+	DLV_REFUSED,   /* a reply whose txn never became durable: send its
+			* header with ZSYSTEMERROR instead */
 	DLV_KIND_COUNT,
 };
 
@@ -152,7 +152,7 @@ struct sequencer_stats {
 	_Atomic uint64_t sessions;
 	_Atomic uint64_t znodes;
 	_Atomic uint64_t writes;
-	_Atomic int64_t snap_zxid;	  /* newest snapshot written or loaded */
+	_Atomic int64_t snap_zxid;	   /* newest snapshot written or loaded */
 	_Atomic uint64_t snap_duration_ms; /* how long the last one took */
 	_Atomic uint64_t snap_bytes;
 };

@@ -38,8 +38,7 @@ struct hamt_gc {
 uint64_t hamt_hash(const void *key, size_t len);
 
 /* Returns true and sets *val when key is present. */
-bool hamt_get(const struct hamt_root *root, const void *key, size_t len, uint64_t hash,
-	      void **val);
+bool hamt_get(const struct hamt_root *root, const void *key, size_t len, uint64_t hash, void **val);
 
 /* *out = root with key mapped to val (inserted or replaced). *old_val gets
  * the replaced value (NULL if the key was new; old_val may be NULL).

@@ -9,8 +9,8 @@
 
 enum log_level {
 	LOG_LEVEL_DEBUG = 0, /* per-request detail */
-	LOG_LEVEL_INFO,      /* lifecycle: start, stop, session open/close */
-	LOG_LEVEL_WARN,      /* a client or peer misbehaved; the server goes on */
+	LOG_LEVEL_INFO,	     /* lifecycle: start, stop, session open/close */
+	LOG_LEVEL_WARN,	     /* a client or peer misbehaved; the server goes on */
 	LOG_LEVEL_ERROR,     /* an operation failed and the server degraded */
 	LOG_LEVEL_COUNT,
 };
@@ -21,7 +21,7 @@ int log_level_parse(const char *name, enum log_level *out);
 void log_set_core(int core_id);
 
 void log_write(enum log_level level, uint64_t session_id, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #define log_debug(...) log_write(LOG_LEVEL_DEBUG, 0, __VA_ARGS__)
 #define log_info(...)  log_write(LOG_LEVEL_INFO, 0, __VA_ARGS__)

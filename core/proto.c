@@ -49,25 +49,44 @@ void proto_frame_end(struct jute_out *out, size_t frame_start)
 const char *proto_err_name(int32_t err)
 {
 	switch (err) {
-	case ZOK: return "OK";
-	case ZSYSTEMERROR: return "SYSTEMERROR";
-	case ZRUNTIMEINCONSISTENCY: return "RUNTIMEINCONSISTENCY";
-	case ZMARSHALLINGERROR: return "MARSHALLINGERROR";
-	case ZUNIMPLEMENTED: return "UNIMPLEMENTED";
-	case ZBADARGUMENTS: return "BADARGUMENTS";
-	case ZNONODE: return "NONODE";
-	case ZNOAUTH: return "NOAUTH";
-	case ZBADVERSION: return "BADVERSION";
-	case ZNOCHILDRENFOREPHEMERALS: return "NOCHILDRENFOREPHEMERALS";
-	case ZNODEEXISTS: return "NODEEXISTS";
-	case ZNOTEMPTY: return "NOTEMPTY";
-	case ZSESSIONEXPIRED: return "SESSIONEXPIRED";
-	case ZINVALIDACL: return "INVALIDACL";
-	case ZAUTHFAILED: return "AUTHFAILED";
-	case ZSESSIONMOVED: return "SESSIONMOVED";
-	case ZNOWATCHER: return "NOWATCHER";
-	case ZQUOTAEXCEEDED: return "QUOTAEXCEEDED";
-	default: return "UNKNOWN";
+	case ZOK:
+		return "OK";
+	case ZSYSTEMERROR:
+		return "SYSTEMERROR";
+	case ZRUNTIMEINCONSISTENCY:
+		return "RUNTIMEINCONSISTENCY";
+	case ZMARSHALLINGERROR:
+		return "MARSHALLINGERROR";
+	case ZUNIMPLEMENTED:
+		return "UNIMPLEMENTED";
+	case ZBADARGUMENTS:
+		return "BADARGUMENTS";
+	case ZNONODE:
+		return "NONODE";
+	case ZNOAUTH:
+		return "NOAUTH";
+	case ZBADVERSION:
+		return "BADVERSION";
+	case ZNOCHILDRENFOREPHEMERALS:
+		return "NOCHILDRENFOREPHEMERALS";
+	case ZNODEEXISTS:
+		return "NODEEXISTS";
+	case ZNOTEMPTY:
+		return "NOTEMPTY";
+	case ZSESSIONEXPIRED:
+		return "SESSIONEXPIRED";
+	case ZINVALIDACL:
+		return "INVALIDACL";
+	case ZAUTHFAILED:
+		return "AUTHFAILED";
+	case ZSESSIONMOVED:
+		return "SESSIONMOVED";
+	case ZNOWATCHER:
+		return "NOWATCHER";
+	case ZQUOTAEXCEEDED:
+		return "QUOTAEXCEEDED";
+	default:
+		return "UNKNOWN";
 	}
 }
 

@@ -152,9 +152,9 @@ struct zk_stat {
 #define ZK_STAT_WIRE_BYTES 68
 
 /* 3.9 frames: a length prefix, then the record. */
-#define ZK_FRAME_HEADER_BYTES 4
+#define ZK_FRAME_HEADER_BYTES	  4
 #define ZK_JUTE_MAXBUFFER_DEFAULT 1048575
-#define ZK_PASSWORD_BYTES 16
+#define ZK_PASSWORD_BYTES	  16
 
 void proto_put_stat(struct jute_out *out, const struct zk_stat *st);
 void proto_get_stat(struct jute_in *in, struct zk_stat *st);

@@ -224,7 +224,8 @@ static int do_set_watches(const struct read_ctx *c, int32_t xid, int32_t op, str
 			switch (l) {
 			case 0: /* data */
 				if (!z)
-					proto_put_notification(out, ZEV_NODE_DELETED, p, (size_t)len, -1);
+					proto_put_notification(out, ZEV_NODE_DELETED, p,
+							       (size_t)len, -1);
 				else if (z->stat.mzxid > rel)
 					proto_put_notification(out, ZEV_NODE_DATA_CHANGED, p,
 							       (size_t)len, -1);
@@ -233,13 +234,15 @@ static int do_set_watches(const struct read_ctx *c, int32_t xid, int32_t op, str
 				break;
 			case 1: /* exist */
 				if (z)
-					proto_put_notification(out, ZEV_NODE_CREATED, p, (size_t)len, -1);
+					proto_put_notification(out, ZEV_NODE_CREATED, p,
+							       (size_t)len, -1);
 				else
 					watch(c, p, len, WATCH_DATA);
 				break;
 			case 2: /* child */
 				if (!z)
-					proto_put_notification(out, ZEV_NODE_DELETED, p, (size_t)len, -1);
+					proto_put_notification(out, ZEV_NODE_DELETED, p,
+							       (size_t)len, -1);
 				else if (z->stat.pzxid > rel)
 					proto_put_notification(out, ZEV_NODE_CHILDREN_CHANGED, p,
 							       (size_t)len, -1);
@@ -280,8 +283,8 @@ static int do_add_watch(const struct read_ctx *c, int32_t xid, struct jute_in *i
 }
 
 /* checkWatches (17) and removeWatches (18). */
-static int do_watches_query(const struct read_ctx *c, int32_t xid, int32_t op,
-			    struct jute_in *in, struct jute_out *out)
+static int do_watches_query(const struct read_ctx *c, int32_t xid, int32_t op, struct jute_in *in,
+			    struct jute_out *out)
 {
 	const char *p;
 	int32_t len;
@@ -302,8 +305,8 @@ static int do_watches_query(const struct read_ctx *c, int32_t xid, int32_t op,
 		if (op == ZOP_CHECK_WATCHES)
 			found |= watch_exists(c->watches, p, (size_t)len, kinds[i], c->watch_key);
 		else
-			found |= watch_remove(c->watches, p, (size_t)len, kinds[i],
-					      c->watch_key) == 0;
+			found |=
+			    watch_remove(c->watches, p, (size_t)len, kinds[i], c->watch_key) == 0;
 	}
 	reply_err(c, out, xid, found ? ZOK : ZNOWATCHER);
 	return 0;
@@ -429,8 +432,8 @@ static int do_who_am_i(const struct read_ctx *c, int32_t xid, struct jute_out *o
 	return 0;
 }
 
-int read_request(const struct read_ctx *c, int32_t xid, int32_t op, const uint8_t *body,
-		 size_t len, struct jute_out *out)
+int read_request(const struct read_ctx *c, int32_t xid, int32_t op, const uint8_t *body, size_t len,
+		 struct jute_out *out)
 {
 	struct jute_in in = jute_in_make(body, len);
 	switch (op) {

@@ -26,7 +26,7 @@ struct read_ctx {
 /* Appends the framed reply (and any notifications setWatches causes) to
  * out. Returns 0, or -EBADMSG for a malformed request (the caller drops the
  * connection, as ZooKeeper does). */
-int read_request(const struct read_ctx *c, int32_t xid, int32_t op, const uint8_t *body,
-		 size_t len, struct jute_out *out);
+int read_request(const struct read_ctx *c, int32_t xid, int32_t op, const uint8_t *body, size_t len,
+		 struct jute_out *out);
 
 #endif

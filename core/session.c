@@ -112,11 +112,10 @@ size_t session_count(const struct session_table *st)
 	return st->by_id.count;
 }
 
-int session_ephemeral_add(struct session_table *st, struct session *s, const char *path,
-			  size_t len)
+int session_ephemeral_add(struct session_table *st, struct session *s, const char *path, size_t len)
 {
-	return hamt_put(&s->ephemerals, &s->ephemerals, path, len, hamt_hash(path, len), NULL,
-			NULL, &st->gc);
+	return hamt_put(&s->ephemerals, &s->ephemerals, path, len, hamt_hash(path, len), NULL, NULL,
+			&st->gc);
 }
 
 void session_ephemeral_del(struct session_table *st, struct session *s, const char *path,

@@ -51,7 +51,6 @@ void session_ephemeral_del(struct session_table *st, struct session *s, const ch
 /* Calls fn for each session whose deadline passed and that is not closing. */
 void session_foreach_expired(struct session_table *st, int64_t now_ms,
 			     void (*fn)(void *ctx, struct session *s), void *ctx);
-void session_foreach(struct session_table *st, void (*fn)(void *ctx, struct session *s),
-		     void *ctx);
+void session_foreach(struct session_table *st, void (*fn)(void *ctx, struct session *s), void *ctx);
 
 #endif

@@ -138,8 +138,8 @@ static struct znode *lookup_mut(struct tree *t, const char *path, size_t len)
 static void node_put(struct tree *t, const char *path, size_t len, struct znode *n)
 {
 	void *old = NULL;
-	RK_ASSERT(hamt_put(&t->working.nodes, &t->working.nodes, path, len, hamt_hash(path, len),
-			   n, &old, &t->gc) == 0);
+	RK_ASSERT(hamt_put(&t->working.nodes, &t->working.nodes, path, len, hamt_hash(path, len), n,
+			   &old, &t->gc) == 0);
 	retire(t, old);
 }
 
@@ -172,13 +172,13 @@ int tree_node_create(struct tree *t, const char *path, size_t len, const void *d
 	struct znode *n = calloc(1, sizeof *n);
 	RK_ASSERT(n);
 	n->stat = (struct zk_stat){
-		.czxid = zxid,
-		.mzxid = zxid,
-		.ctime = time_ms,
-		.mtime = time_ms,
-		.ephemeral_owner = owner,
-		.data_length = data_len > 0 ? data_len : 0,
-		.pzxid = zxid,
+	    .czxid = zxid,
+	    .mzxid = zxid,
+	    .ctime = time_ms,
+	    .mtime = time_ms,
+	    .ephemeral_owner = owner,
+	    .data_length = data_len > 0 ? data_len : 0,
+	    .pzxid = zxid,
 	};
 	n->data = data_copy(data, data_len);
 	n->acl = acl_intern(t, acl);
@@ -392,8 +392,7 @@ struct tree_version *tree_freeze(struct tree *t)
 
 void tree_publish_version(struct tree *t, struct tree_version *v)
 {
-	struct tree_version *old =
-		atomic_exchange_explicit(&t->published, v, memory_order_acq_rel);
+	struct tree_version *old = atomic_exchange_explicit(&t->published, v, memory_order_acq_rel);
 	retire(t, old);
 }
 

@@ -43,7 +43,7 @@ struct acl_ref {
 struct znode {
 	struct zk_stat stat;
 	const struct acl_ref *acl;
-	const uint8_t *data; /* NULL when stat.data_length is 0; owned */
+	const uint8_t *data;	   /* NULL when stat.data_length is 0; owned */
 	struct hamt_root children; /* name -> NULL */
 };
 
@@ -63,8 +63,8 @@ void tree_destroy(struct tree *t);
 const struct tree_version *tree_acquire(const struct tree *t);
 const struct znode *tree_lookup(const struct tree_version *v, const char *path, size_t len);
 /* Calls fn for every child name of the node until fn returns non-zero. */
-int tree_foreach_child(const struct znode *n,
-		       int (*fn)(void *ctx, const char *name, size_t len), void *ctx);
+int tree_foreach_child(const struct znode *n, int (*fn)(void *ctx, const char *name, size_t len),
+		       void *ctx);
 
 /* ---- writer (the sequencer) ---- */
 /* The working version: what readers will see after the next publish. */

@@ -248,7 +248,8 @@ static int prep_create(struct txn_ctx *c, int32_t op, struct create_req *r, stru
 		return ZBADARGUMENTS;
 	if (op == ZOP_CREATE_CONTAINER)
 		mode = ZCM_CONTAINER;
-	bool ttl_mode = mode == ZCM_PERSISTENT_WITH_TTL || mode == ZCM_PERSISTENT_SEQUENTIAL_WITH_TTL;
+	bool ttl_mode =
+	    mode == ZCM_PERSISTENT_WITH_TTL || mode == ZCM_PERSISTENT_SEQUENTIAL_WITH_TTL;
 	if (op == ZOP_CREATE_TTL || ttl_mode) {
 		if (!c->sm->extended_types)
 			return ZUNIMPLEMENTED;
@@ -311,8 +312,11 @@ static int prep_create(struct txn_ctx *c, int32_t op, struct create_req *r, stru
 	t->version = parent.stat.cversion + 1;
 
 	struct node_view child = {.exists = true, .acl = acl};
-	child.stat = (struct zk_stat){.czxid = c->zxid, .mzxid = c->zxid, .ctime = c->now_ms,
-				      .mtime = c->now_ms, .ephemeral_owner = owner,
+	child.stat = (struct zk_stat){.czxid = c->zxid,
+				      .mzxid = c->zxid,
+				      .ctime = c->now_ms,
+				      .mtime = c->now_ms,
+				      .ephemeral_owner = owner,
 				      .pzxid = c->zxid,
 				      .data_length = r->data_len > 0 ? r->data_len : 0};
 	parent.stat.cversion = t->version;
@@ -531,8 +535,8 @@ static void apply_op(struct txn_ctx *c, const struct txn_op *t, struct sm_sink *
 	case ZOP_CREATE2:
 	case ZOP_CREATE_CONTAINER:
 	case ZOP_CREATE_TTL:
-		tree_node_create(tree, t->path, t->path_len, t->data, t->data_len, t->acl,
-				 t->owner, c->zxid, c->now_ms, t->version);
+		tree_node_create(tree, t->path, t->path_len, t->data, t->data_len, t->acl, t->owner,
+				 c->zxid, c->now_ms, t->version);
 		if (is_normal_ephemeral(t->owner)) {
 			struct session *owner = session_find(c->sm->sessions, (uint64_t)t->owner);
 			RK_ASSERT(owner);
@@ -590,7 +594,6 @@ static void put_result(struct jute_out *out, const struct txn_op *t, const struc
 		break;
 	}
 }
-
 
 /* ---- the log ---- */
 
@@ -748,8 +751,8 @@ static void put_multi_hdr(struct jute_out *out, int32_t type, bool done, int32_t
 
 /* ZooKeeper's multi: ops before a failing one report OK, the failing one
  * its error, the ones after it RUNTIMEINCONSISTENCY; nothing is applied. */
-static void write_multi(struct txn_ctx *c, int32_t xid, struct jute_in *in,
-			struct jute_out *reply, struct sm_sink *sink)
+static void write_multi(struct txn_ctx *c, int32_t xid, struct jute_in *in, struct jute_out *reply,
+			struct sm_sink *sink)
 {
 	struct txn_op *ops = NULL;
 	size_t n = 0, cap = 0;
@@ -764,7 +767,8 @@ static void write_multi(struct txn_ctx *c, int32_t xid, struct jute_in *in,
 			break;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 8;
-			struct txn_op *no = cap <= MULTI_OPS_MAX ? realloc(ops, cap * sizeof *no) : NULL;
+			struct txn_op *no =
+			    cap <= MULTI_OPS_MAX ? realloc(ops, cap * sizeof *no) : NULL;
 			if (!no) {
 				rc = ZSYSTEMERROR;
 				break;
@@ -902,7 +906,9 @@ int64_t sm_close_session(struct sm *sm, struct session *s, int64_t now_ms, struc
 	hamt_foreach(&s->ephemerals, collect_path, &l);
 	struct txn_ctx c = {.sm = sm, .s = s, .zxid = zxid, .now_ms = now_ms};
 	for (size_t i = 0; i < l.n; i++) {
-		struct txn_op t = {.op = ZOP_DELETE, .path = l.paths[i], .path_len = l.lens[i],
+		struct txn_op t = {.op = ZOP_DELETE,
+				   .path = l.paths[i],
+				   .path_len = l.lens[i],
 				   .owner = (int64_t)s->id};
 		if (tree_lookup(tree_working(sm->tree), t.path, t.path_len))
 			apply_op(&c, &t, sink, NULL);
@@ -928,8 +934,7 @@ static bool replay_applies(struct txn_ctx *c, const struct txn_op *t)
 		return n && (t->op != ZOP_DELETE || n->children.count == 0);
 	if (n || !tree_lookup(w, t->path, parent_len_of(t->path, t->path_len)))
 		return false;
-	return !is_normal_ephemeral(t->owner) ||
-	       session_find(c->sm->sessions, (uint64_t)t->owner);
+	return !is_normal_ephemeral(t->owner) || session_find(c->sm->sessions, (uint64_t)t->owner);
 }
 
 static int replay_op(struct txn_ctx *c, uint32_t type, struct jute_in *in)

@@ -28,14 +28,14 @@ struct sm_sink {
  * Every record's payload starts with the txn time (int64 ms); the rest is
  * jute-encoded as documented in docs/txn-log.md. */
 enum txn_type {
-	TXN_ERROR = 0,	      /* a failed write: advances the zxid only */
-	TXN_CREATE_SESSION,   /* id, timeout, password */
-	TXN_CLOSE_SESSION,    /* id: its ephemerals go with it */
-	TXN_CREATE,	      /* path, data, ACL, owner, parent create count */
-	TXN_DELETE,	      /* path */
-	TXN_SET_DATA,	      /* path, data, version */
-	TXN_SET_ACL,	      /* path, ACL, aversion */
-	TXN_MULTI,	      /* count, then (type, body) per op */
+	TXN_ERROR = 0,	    /* a failed write: advances the zxid only */
+	TXN_CREATE_SESSION, /* id, timeout, password */
+	TXN_CLOSE_SESSION,  /* id: its ephemerals go with it */
+	TXN_CREATE,	    /* path, data, ACL, owner, parent create count */
+	TXN_DELETE,	    /* path */
+	TXN_SET_DATA,	    /* path, data, version */
+	TXN_SET_ACL,	    /* path, ACL, aversion */
+	TXN_MULTI,	    /* count, then (type, body) per op */
 	TXN_TYPE_COUNT,
 };
 
@@ -50,9 +50,9 @@ struct sm {
 	struct sm_log *log; /* NULL: nothing is logged */
 	struct tree *tree;
 	struct session_table *sessions;
-	int64_t zxid; /* last zxid assigned */
+	int64_t zxid;	      /* last zxid assigned */
 	const char *super_id; /* digest id from superDigest, or NULL */
-	bool extended_types; /* TTL nodes allowed (extendedTypesEnabled) */
+	bool extended_types;  /* TTL nodes allowed (extendedTypesEnabled) */
 };
 
 /* Apply one write (create, create2, createContainer, createTTL, delete,

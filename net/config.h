@@ -67,11 +67,11 @@ struct config {
 	enum log_level log_level;
 	bool truncate_corrupt_log; /* cut the txn log at corruption, don't refuse */
 	/* Persistence. */
-	int32_t snap_count;			/* snapCount, txns per snapshot */
-	int64_t snap_size_limit_kb;		/* snapSizeLimitInKb: log KiB per snapshot; 0 = off */
-	bool force_sync;			/* forceSync=yes|no */
-	int64_t prealloc_size_kb;		/* preAllocSize */
-	int32_t autopurge_snap_retain_count;	/* autopurge.snapRetainCount */
+	int32_t snap_count;		     /* snapCount, txns per snapshot */
+	int64_t snap_size_limit_kb;	     /* snapSizeLimitInKb: log KiB per snapshot; 0 = off */
+	bool force_sync;		     /* forceSync=yes|no */
+	int64_t prealloc_size_kb;	     /* preAllocSize */
+	int32_t autopurge_snap_retain_count; /* autopurge.snapRetainCount */
 	int32_t autopurge_purge_interval_hours; /* autopurge.purgeInterval; 0 = off */
 	/* Admin server. */
 	bool admin_enable_server;		    /* admin.enableServer */

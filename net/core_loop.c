@@ -31,17 +31,17 @@
 #include "net/fourlw.h"
 
 /* Bounds. */
-#define SQ_ENTRIES	   4096
-#define CQ_ENTRIES	   16384
-#define BUF_COUNT	   256 /* provided receive buffers per core */
-#define BUF_BYTES	   16384
-#define BUF_GROUP	   1
-#define CONNS_MAX	   65535 /* slots per core; conn_ref keeps 16 bits */
-#define PARKED_MAX	   10000 /* requests waiting behind a write, per session */
-#define OUT_BYTES_MAX	   (64u << 20) /* unsent replies per connection */
-#define WATCHES_MAX	   (1u << 26)
-#define TIMER_MS	   100
-#define TOUCH_INTERVAL_MS  500
+#define SQ_ENTRIES	  4096
+#define CQ_ENTRIES	  16384
+#define BUF_COUNT	  256 /* provided receive buffers per core */
+#define BUF_BYTES	  16384
+#define BUF_GROUP	  1
+#define CONNS_MAX	  65535	      /* slots per core; conn_ref keeps 16 bits */
+#define PARKED_MAX	  10000	      /* requests waiting behind a write, per session */
+#define OUT_BYTES_MAX	  (64u << 20) /* unsent replies per connection */
+#define WATCHES_MAX	  (1u << 26)
+#define TIMER_MS	  100
+#define TOUCH_INTERVAL_MS 500
 
 enum op {
 	OP_ACCEPT = 0, /* multishot accept on the listener */
@@ -111,7 +111,7 @@ struct core {
 	struct core_stats *stats;
 	struct __kernel_timespec ts;
 	bool wake_seq;
-	bool blocked; /* a session waits for space in the sequencer's ring */
+	bool blocked;	    /* a session waits for space in the sequencer's ring */
 	bool accept_paused; /* accept failed; the timer re-arms it */
 	uint32_t accept_errors;
 	int64_t event_zxid;
@@ -267,8 +267,8 @@ static void on_accept(struct core *c, int fd)
 		acl_ip_id_format((struct sockaddr *)&sa, ip, sizeof ip);
 	uint32_t bucket = ip_bucket_of(ip);
 	int32_t max = c->srv->cfg->max_client_cnxns;
-	int32_t now = atomic_fetch_add_explicit(&c->srv->ip_conns[bucket], 1,
-						memory_order_relaxed) + 1;
+	int32_t now =
+	    atomic_fetch_add_explicit(&c->srv->ip_conns[bucket], 1, memory_order_relaxed) + 1;
 	if ((max > 0 && now > max) || c->free_n == 0) {
 		atomic_fetch_sub_explicit(&c->srv->ip_conns[bucket], 1, memory_order_relaxed);
 		log_warn("too many connections from %s (max %d, free slots %u): refused", ip, max,
@@ -367,8 +367,11 @@ static void on_send(struct core *c, struct conn *k, int res)
 static struct read_ctx read_ctx_of(struct core *c, struct conn *k)
 {
 	const char *super = c->srv->cfg->super_digest[0] ? c->srv->cfg->super_digest : NULL;
-	return (struct read_ctx){.v = c->v, .watches = c->watches, .watch_key = conn_ref(c, k),
-				 .session_id = k->session_id, .auth = &k->auth,
+	return (struct read_ctx){.v = c->v,
+				 .watches = c->watches,
+				 .watch_key = conn_ref(c, k),
+				 .session_id = k->session_id,
+				 .auth = &k->auth,
 				 .super_digest = super};
 }
 
@@ -747,8 +750,9 @@ static void kill_session(struct core *c, uint64_t session_id, uint32_t keep_ref)
 		struct conn *k = &c->conns[i];
 		if (k->state == CONN_ACTIVE && k->session_id == session_id &&
 		    conn_ref(c, k) != keep_ref)
-			conn_close(c, k, keep_ref ? "session moved to another connection"
-						  : "session expired");
+			conn_close(c, k,
+				   keep_ref ? "session moved to another connection"
+					    : "session expired");
 	}
 }
 
@@ -759,8 +763,9 @@ static void on_connected(struct core *c, struct conn *k, const struct delivery *
 		return;
 	if (d->session_id == 0) {
 		if (d->len == 0 || d->timeout_ms < 0) {
-			conn_close(c, k, d->len ? "the txn log failed: no new sessions"
-						: "client is ahead of this server (lastZxidSeen)");
+			conn_close(c, k,
+				   d->len ? "the txn log failed: no new sessions"
+					  : "client is ahead of this server (lastZxidSeen)");
 			return;
 		}
 		log_write(LOG_LEVEL_INFO, 0, "refusing resume from %s: session expired or invalid",
@@ -961,8 +966,8 @@ static void on_accept_cqe(struct core *c, struct io_uring_cqe *cqe)
 		if (c->accept_errors++ == 0)
 			log_error("accept: %s; new connections wait%s", strerror(-cqe->res),
 				  cqe->res == -EMFILE || cqe->res == -ENFILE
-					  ? " (raise the open file limit)"
-					  : "");
+				      ? " (raise the open file limit)"
+				      : "");
 		if (more) {
 			/* Stop the multishot accept; the timer re-arms it. */
 			struct io_uring_sqe *sqe = get_sqe(c);
@@ -1023,8 +1028,8 @@ void core_wake(void *ctx, int target)
 	if (target == 0)
 		return; /* the sequencer's own core drains its ring each pass */
 	struct io_uring_sqe *sqe = get_sqe(c);
-	io_uring_prep_msg_ring(sqe, atomic_load(&srv->ring_fds[target]), 0,
-			       ud_pack(OP_WAKE, 0, 0), 0);
+	io_uring_prep_msg_ring(sqe, atomic_load(&srv->ring_fds[target]), 0, ud_pack(OP_WAKE, 0, 0),
+			       0);
 	io_uring_sqe_set_data64(sqe, ud_pack(OP_MSG_SENT, 0, 0));
 }
 
@@ -1064,8 +1069,8 @@ static int setup_ring(struct core *c)
 		log_error("cannot allocate receive buffers");
 		return -ENOMEM;
 	}
-	struct io_uring_buf_reg reg = {.ring_addr = (unsigned long)c->br,
-				       .ring_entries = BUF_COUNT, .bgid = BUF_GROUP};
+	struct io_uring_buf_reg reg = {
+	    .ring_addr = (unsigned long)c->br, .ring_entries = BUF_COUNT, .bgid = BUF_GROUP};
 	rc = io_uring_register_buf_ring(&c->ring, &reg, 0);
 	if (rc) {
 		log_error("io_uring_register_buf_ring: %s", strerror(-rc));

@@ -201,17 +201,17 @@ int server_run(const struct config *cfg)
 	}
 	srv->bound_port = port;
 	struct sequencer_config sc = {
-		.cores = cfg->cores,
-		.min_session_timeout_ms = cfg->min_session_timeout_ms,
-		.max_session_timeout_ms = cfg->max_session_timeout_ms,
-		.super_digest = cfg->super_digest[0] ? cfg->super_digest : NULL,
-		.snap_dir = snap_dir,
-		.snap_count = cfg->snap_count,
-		.snap_bytes_limit = cfg->snap_size_limit_kb * 1024,
-		.snap_retain_count = cfg->autopurge_snap_retain_count,
-		.snap_purge = cfg->autopurge_purge_interval_hours > 0,
-		.wake = core_wake,
-		.wake_ctx = srv,
+	    .cores = cfg->cores,
+	    .min_session_timeout_ms = cfg->min_session_timeout_ms,
+	    .max_session_timeout_ms = cfg->max_session_timeout_ms,
+	    .super_digest = cfg->super_digest[0] ? cfg->super_digest : NULL,
+	    .snap_dir = snap_dir,
+	    .snap_count = cfg->snap_count,
+	    .snap_bytes_limit = cfg->snap_size_limit_kb * 1024,
+	    .snap_retain_count = cfg->autopurge_snap_retain_count,
+	    .snap_purge = cfg->autopurge_purge_interval_hours > 0,
+	    .wake = core_wake,
+	    .wake_ctx = srv,
 	};
 	srv->seq = sequencer_create(&sc);
 	if (!srv->seq)
@@ -233,8 +233,8 @@ int server_run(const struct config *cfg)
 	sigaddset(&set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	for (int i = 0; i < cfg->cores; i++) {
-		threads[i] = (struct core_thread){.srv = srv, .core = srv->core[i],
-						  .cpu = nth_cpu(i)};
+		threads[i] =
+		    (struct core_thread){.srv = srv, .core = srv->core[i], .cpu = nth_cpu(i)};
 		if (pthread_create(&threads[i].thread, NULL, core_main, &threads[i])) {
 			atomic_store(&srv->stop, true);
 			for (int j = 0; j < i; j++)
@@ -242,8 +242,8 @@ int server_run(const struct config *cfg)
 			goto out;
 		}
 	}
-	log_info("ringkeeper serving on %s:%d with %d cores, data in %s",
-		 cfg->client_port_address, port, cfg->cores, cfg->data_dir);
+	log_info("ringkeeper serving on %s:%d with %d cores, data in %s", cfg->client_port_address,
+		 port, cfg->cores, cfg->data_dir);
 	wait_for_signal(srv);
 	rc = 0;
 	for (int i = 0; i < cfg->cores; i++) {

@@ -49,13 +49,13 @@ static void mem_close(struct storage *st)
 }
 
 static const struct storage_ops mem_ops = {
-	.add = mem_add,
-	.commit = mem_commit,
-	.poll = mem_poll,
-	.durable_zxid = mem_durable_zxid,
-	.wait_fd = mem_wait_fd,
-	.purge_before = mem_purge_before,
-	.close = mem_close,
+    .add = mem_add,
+    .commit = mem_commit,
+    .poll = mem_poll,
+    .durable_zxid = mem_durable_zxid,
+    .wait_fd = mem_wait_fd,
+    .purge_before = mem_purge_before,
+    .close = mem_close,
 };
 
 struct storage *storage_mem_open(void)

@@ -68,8 +68,10 @@ static struct fake_store *store;
 
 static void setup(void)
 {
-	struct sequencer_config cfg = {.cores = 2, .min_session_timeout_ms = 4000,
-				       .max_session_timeout_ms = 40000, .wake = no_wake};
+	struct sequencer_config cfg = {.cores = 2,
+				       .min_session_timeout_ms = 4000,
+				       .max_session_timeout_ms = 40000,
+				       .wake = no_wake};
 	seq = sequencer_create(&cfg);
 	cr_assert_not_null(seq);
 	store = calloc(1, sizeof *store);
@@ -260,8 +262,7 @@ Test(sequencer, unknown_session_is_expired, .init = setup, .fini = teardown)
 	cr_assert_eq(reply_err(g.frame[0]), ZSESSIONEXPIRED);
 }
 
-Test(sequencer, expiry_deletes_ephemerals_and_kills_connection, .init = setup,
-     .fini = teardown)
+Test(sequencer, expiry_deletes_ephemerals_and_kills_connection, .init = setup, .fini = teardown)
 {
 	uint64_t s = connect_session(1);
 	uint8_t body[256];
