@@ -159,9 +159,12 @@ static uint64_t ud_pack(enum op op, uint32_t slot, uint16_t gen)
 	return (uint64_t)op << 56 | (uint64_t)slot << 16 | gen;
 }
 
+/* A connection's handle in messages: slot and generation. Never 0, which
+ * deliveries use for "no connection" (generations start at 1). */
 static uint32_t conn_ref(const struct core *c, const struct conn *k)
 {
 	uint32_t slot = (uint32_t)(k - c->conns);
+	RK_ASSERT(k->gen != 0);
 	return slot << 16 | k->gen;
 }
 
@@ -230,6 +233,8 @@ static void conn_release(struct core *c, struct conn *k)
 	atomic_fetch_sub_explicit(&c->srv->ip_conns[k->ip_bucket], 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&c->stats->connections, 1, memory_order_relaxed);
 	uint16_t gen = (uint16_t)(k->gen + 1);
+	if (gen == 0)
+		gen = 1; /* conn_ref 0 means "no connection" in deliveries */
 	memset(k, 0, sizeof *k);
 	k->gen = gen;
 	k->state = CONN_FREE;
@@ -1101,8 +1106,10 @@ struct core *core_create(struct server *srv, int id, int listen_fd)
 		core_destroy(c);
 		return NULL;
 	}
-	for (uint32_t i = 0; i < CONNS_MAX; i++)
+	for (uint32_t i = 0; i < CONNS_MAX; i++) {
+		c->conns[i].gen = 1; /* conn_ref 0 means "no connection" */
 		c->free_slots[c->free_n++] = CONNS_MAX - 1 - i;
+	}
 	c->v = tree_acquire(sequencer_tree(srv->seq));
 	return c;
 }
