@@ -859,6 +859,10 @@ static void drain_inbound(struct core *c)
 		on_core_msg(c, m);
 	sequencer_report_gen(c->srv->seq, c->id, c->v->gen);
 	atomic_store_explicit(&c->stats->watches, watch_count(c->watches), memory_order_relaxed);
+	atomic_store_explicit(&c->stats->watch_paths, watch_path_count(c->watches),
+			      memory_order_relaxed);
+	atomic_store_explicit(&c->stats->watch_sessions, watch_session_count(c->watches),
+			      memory_order_relaxed);
 }
 
 /* Sessions whose parked writes found the ring full get another try. */

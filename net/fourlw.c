@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <dirent.h>
+#include <sys/stat.h>
 
 #define RK_VERSION_LINE "3.9.0-ringkeeper-0.1.0, built on " __DATE__
 
@@ -153,6 +155,65 @@ static void conf(const struct fourlw_ctx *c, struct jute_out *out)
 	put(out, "serverId=0\n");
 }
 
+static void wchs(const struct fourlw_ctx *c, struct jute_out *out)
+{
+	uint64_t w = 0, paths = 0, sessions = 0;
+	for (int i = 0; i < c->srv->cores; i++) {
+		const struct core_stats *s = &c->srv->stats[i];
+		w += atomic_load_explicit(&s->watches, memory_order_relaxed);
+		paths += atomic_load_explicit(&s->watch_paths, memory_order_relaxed);
+		sessions += atomic_load_explicit(&s->watch_sessions, memory_order_relaxed);
+	}
+	/* Paths are counted per core: one watched on two cores counts twice. */
+	put(out, "%lu connections watching %lu paths\n", (unsigned long)sessions,
+	    (unsigned long)paths);
+	put(out, "Total watches:%lu\n", (unsigned long)w);
+}
+
+static uint64_t dir_bytes(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	uint64_t total = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		struct stat st;
+		if (e->d_name[0] != '.' && fstatat(dirfd(d), e->d_name, &st, 0) == 0 &&
+		    S_ISREG(st.st_mode))
+			total += (uint64_t)st.st_size;
+	}
+	closedir(d);
+	return total;
+}
+
+/* ZooKeeper's dirs: bytes of snapshots and of txn logs. */
+static void dirs(const struct fourlw_ctx *c, struct jute_out *out)
+{
+	const struct config *cfg = c->srv->cfg;
+	char p[CONFIG_PATH_MAX + 16];
+	snprintf(p, sizeof p, "%s/snapshots", cfg->data_dir);
+	put(out, "datadir_size: %lu\n", (unsigned long)dir_bytes(p));
+	snprintf(p, sizeof p, "%s/txnlog", cfg->data_log_dir[0] ? cfg->data_log_dir : cfg->data_dir);
+	put(out, "logdir_size: %lu\n", (unsigned long)dir_bytes(p));
+}
+
+/* srst: zero the request counters and latencies (racy by design: they are
+ * statistics, each written by its own core). */
+static void srst(const struct fourlw_ctx *c, struct jute_out *out)
+{
+	for (int i = 0; i < c->srv->cores; i++) {
+		struct core_stats *s = &c->srv->stats[i];
+		atomic_store_explicit(&s->packets_received, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->packets_sent, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->latency_total_us, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->latency_count, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->latency_max_us, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->latency_min_us, UINT64_MAX, memory_order_relaxed);
+	}
+	put(out, "Server stats reset.\n");
+}
+
 void fourlw_run(const struct fourlw_ctx *c, uint32_t raw, struct jute_out *out)
 {
 	char w[5];
@@ -173,6 +234,16 @@ void fourlw_run(const struct fourlw_ctx *c, uint32_t raw, struct jute_out *out)
 		conf(c, out);
 	else if (strcmp(w, "isro") == 0)
 		put(out, "rw");
+	else if (strcmp(w, "wchs") == 0)
+		wchs(c, out);
+	else if (strcmp(w, "dirs") == 0)
+		dirs(c, out);
+	else if (strcmp(w, "srst") == 0)
+		srst(c, out);
+	else if (strcmp(w, "crst") == 0)
+		put(out, "Connection stats reset.\n");
+	else if (strcmp(w, "gtmk") == 0 || strcmp(w, "stmk") == 0)
+		put(out, "0\n"); /* no request tracing: the mask is always 0 */
 	else if (strcmp(w, "envi") == 0)
 		put(out, "Environment:\nzookeeper.version=%s\n", RK_VERSION_LINE);
 	else

@@ -29,6 +29,8 @@ struct core_stats {
 	_Atomic uint64_t latency_max_us;
 	_Atomic uint64_t latency_min_us; /* UINT64_MAX until the first request */
 	_Atomic uint64_t watches;
+	_Atomic uint64_t watch_paths;
+	_Atomic uint64_t watch_sessions;
 };
 
 #define IP_BUCKETS 4096
