@@ -101,6 +101,8 @@ struct sequencer {
 	_Atomic uint64_t snap_gen; /* generation it holds; UINT64_MAX if none */
 	int64_t snap_next_zxid;	   /* take one once published reaches this */
 	uint64_t snap_log_bytes;   /* logged since the last one started */
+	int64_t container_next_ms; /* next look for empty containers / old TTLs */
+	struct session system;	   /* deletes containers and TTL nodes; super */
 	struct sequencer_stats stats;
 };
 
@@ -153,12 +155,15 @@ struct sequencer *sequencer_create(const struct sequencer_config *cfg)
 		goto err;
 	seq->log = (struct sm_log){.record = log_record, .ctx = seq};
 	atomic_init(&seq->snap_gen, UINT64_MAX);
+	acl_auth_init(&seq->system.auth);
+	acl_auth_add(&seq->system.auth, ACL_SCHEME_SUPER, "");
 	/* Servers with the same history must not all snapshot together. */
 	srandom((unsigned)(wall_clock_ms() ^ getpid()));
 	seq->sm = (struct sm){.log = &seq->log,
 			      .tree = seq->tree,
 			      .sessions = seq->sessions,
-			      .super_id = cfg->super_digest};
+			      .super_id = cfg->super_digest,
+			      .extended_types = cfg->extended_types};
 	return seq;
 err:
 	sequencer_destroy(seq);
@@ -209,6 +214,7 @@ void sequencer_destroy(struct sequencer *seq)
 			tree_version_discard(seq->tree, p->version);
 	}
 	free(seq->cores);
+	acl_auth_clear(&seq->system.auth);
 	if (seq->storage)
 		seq->storage->ops->close(seq->storage);
 	session_table_destroy(seq->sessions);
@@ -922,6 +928,72 @@ static void expire_one(void *ctx, struct session *s)
 	kill_session_conn(seq, core, id, 0);
 }
 
+/* ---- containers and TTL nodes ---- */
+
+struct sweep {
+	int64_t wall_ms;
+	size_t max;
+	char **paths;
+	size_t n;
+};
+
+static int sweep_visit(void *ctx, const void *key, size_t len, void *val)
+{
+	struct sweep *w = ctx;
+	const struct znode *n = val;
+	int64_t ttl;
+	int64_t owner = n->stat.ephemeral_owner;
+	if (n->stat.num_children != 0)
+		return 0;
+	/* ZooKeeper deletes a container once it has had children and has none
+	 * left, and a TTL node once it went unmodified for its TTL. */
+	bool doomed = (txn_owner_is_container(owner) && n->stat.cversion > 0) ||
+		      (txn_owner_ttl(owner, &ttl) && w->wall_ms - n->stat.mtime > ttl);
+	if (!doomed)
+		return 0;
+	char *p = malloc(len + 1);
+	if (!p)
+		return 1;
+	memcpy(p, key, len);
+	p[len] = 0;
+	w->paths[w->n++] = p;
+	return w->n >= w->max;
+}
+
+/* Delete what the sweep found with deleteContainer requests of the system
+ * session, through the state machine like any write: logged, watched. */
+static void sweep_containers(struct sequencer *seq, int64_t now_ms)
+{
+	if (seq->cfg.container_check_interval_ms <= 0 || now_ms < seq->container_next_ms)
+		return;
+	seq->container_next_ms = now_ms + seq->cfg.container_check_interval_ms;
+	size_t max = (size_t)((int64_t)seq->cfg.container_max_per_minute *
+			      seq->cfg.container_check_interval_ms / 60000);
+	struct sweep w = {.wall_ms = seq->wall_ms, .max = max ? max : 1};
+	w.paths = calloc(w.max, sizeof *w.paths);
+	if (!w.paths)
+		return;
+	hamt_foreach(&tree_working(seq->tree)->nodes, sweep_visit, &w);
+	struct jute_out body, reply;
+	jute_out_init(&body, 256, SIZE_MAX / 2);
+	jute_out_init(&reply, 256, SIZE_MAX / 2);
+	struct sm_sink sink = {.event = on_event, .ctx = seq};
+	for (size_t i = 0; i < w.n; i++) {
+		jute_out_reset(&body);
+		jute_out_reset(&reply);
+		jute_put_cstr(&body, w.paths[i]);
+		jute_put_int(&body, -1);
+		sm_write(&seq->sm, &seq->system, 0, ZOP_DELETE_CONTAINER, body.buf, body.len,
+			 seq->wall_ms, &reply, &sink);
+		free(w.paths[i]);
+	}
+	if (w.n)
+		log_info("deleted %zu empty container(s) and expired TTL node(s)", w.n);
+	jute_out_free(&body);
+	jute_out_free(&reply);
+	free(w.paths);
+}
+
 void sequencer_tick(struct sequencer *seq, int64_t now_ms)
 {
 	snapshot_reap(seq, false);
@@ -930,6 +1002,8 @@ void sequencer_tick(struct sequencer *seq, int64_t now_ms)
 	batch_begin(seq);
 	struct expire_ctx e = {seq, now_ms};
 	session_foreach_expired(seq->sessions, now_ms, expire_one, &e);
+	if (!atomic_load_explicit(&seq->stats.storage_failed, memory_order_relaxed))
+		sweep_containers(seq, now_ms);
 	batch_end(seq);
 }
 

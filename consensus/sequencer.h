@@ -96,6 +96,7 @@ struct sequencer_config {
 	int32_t min_session_timeout_ms;
 	int32_t max_session_timeout_ms;
 	const char *super_digest;
+	bool extended_types; /* extendedTypesEnabled: TTL nodes */
 	/* Snapshots: directory ("" = none), txns between them (ZooKeeper's
 	 * snapCount, randomised the same way) or log bytes (snapSizeLimitInKb),
 	 * how many to keep and whether
@@ -105,6 +106,10 @@ struct sequencer_config {
 	int64_t snap_bytes_limit; /* log bytes that also trigger one; 0 = off */
 	int32_t snap_retain_count;
 	bool snap_purge;
+	/* ZooKeeper's ContainerManager: how often to look for emptied
+	 * containers and expired TTL nodes, and how many to delete a minute. */
+	int32_t container_check_interval_ms;
+	int32_t container_max_per_minute;
 	/* Wake core i after its inbound ring got messages. */
 	void (*wake)(void *ctx, int core);
 	void *wake_ctx;

@@ -90,6 +90,21 @@ static uint32_t java_char(const unsigned char *p, size_t left, size_t *n)
 	return cp > 0xffff ? 0xd800 : cp;
 }
 
+bool txn_owner_is_container(int64_t owner)
+{
+	return owner == OWNER_CONTAINER;
+}
+
+bool txn_owner_ttl(int64_t owner, int64_t *ttl_ms)
+{
+	if (((uint64_t)owner & 0xff00000000000000ULL) != (uint64_t)OWNER_TTL_TAG ||
+	    owner == OWNER_CONTAINER)
+		return false;
+	if (ttl_ms)
+		*ttl_ms = owner & TTL_MAX_MS;
+	return true;
+}
+
 bool txn_path_valid(const char *path, size_t len)
 {
 	if (len == 0 || path[0] != '/')
@@ -372,7 +387,8 @@ static int prep_delete(struct txn_ctx *c, int32_t op, struct jute_in *in, struct
 		return rc;
 	if (node.stat.num_children > 0)
 		return ZNOTEMPTY;
-	if (op == ZOP_DELETE_CONTAINER && node.stat.ephemeral_owner != OWNER_CONTAINER)
+	if (op == ZOP_DELETE_CONTAINER && !txn_owner_is_container(node.stat.ephemeral_owner) &&
+	    !txn_owner_ttl(node.stat.ephemeral_owner, NULL))
 		return ZBADARGUMENTS;
 	if ((rc = take_path(t, path, len)))
 		return rc;

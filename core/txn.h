@@ -72,6 +72,11 @@ struct session *sm_open_session(struct sm *sm, int32_t timeout_ms, uint16_t core
  * or -EBADMSG for a record that does not decode or does not apply. */
 int sm_replay(struct sm *sm, int64_t zxid, uint32_t type, const void *payload, uint32_t len);
 
+/* ephemeralOwner encodings (ZooKeeper's EphemeralType): a container, or a
+ * TTL node (then *ttl_ms, if not NULL, gets its TTL). */
+bool txn_owner_is_container(int64_t owner);
+bool txn_owner_ttl(int64_t owner, int64_t *ttl_ms);
+
 /* ZooKeeper's PathUtils.validatePath. */
 bool txn_path_valid(const char *path, size_t len);
 

@@ -87,6 +87,8 @@ static const struct key_spec keys[] = {
      .needs_colon = true,
      .secret = true},
     INT_KEY("globalOutstandingLimit", global_outstanding_limit, 1, INT32_MAX),
+    INT_KEY("znode.container.checkIntervalMs", container_check_interval_ms, 1, INT32_MAX),
+    INT_KEY("znode.container.maxPerMinute", container_max_per_minute, 1, INT32_MAX),
     INT_KEY_RAISED("snapCount", snap_count, 2),
     KIND_KEY("forceSync", KIND_YES_NO, force_sync),
     {.key = "preAllocSize",
@@ -161,6 +163,8 @@ void config_defaults(struct config *cfg)
 	snprintf(cfg->four_lw_whitelist, sizeof cfg->four_lw_whitelist, "srvr");
 	cfg->jute_maxbuffer = 1048575;
 	cfg->global_outstanding_limit = 1000;
+	cfg->container_check_interval_ms = 60000; /* ZooKeeper's defaults */
+	cfg->container_max_per_minute = 10000;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->snap_count = 100000;
 	cfg->force_sync = true;

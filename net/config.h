@@ -62,6 +62,8 @@ struct config {
 	int32_t jute_maxbuffer;			   /* jute.maxbuffer, bytes */
 	char super_digest[CONFIG_STRING_MAX];	   /* ...superDigest; "" = none */
 	int32_t global_outstanding_limit;	   /* globalOutstandingLimit */
+	int32_t container_check_interval_ms;	   /* znode.container.checkIntervalMs */
+	int32_t container_max_per_minute;	   /* znode.container.maxPerMinute */
 	/* Ringkeeper only: flags, no zoo.cfg keys. */
 	int32_t cores; /* 0 = every CPU we may run on */
 	enum log_level log_level;
