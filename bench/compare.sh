@@ -9,6 +9,8 @@
 set -u -o pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 RK_BIN="$ROOT/build/bin/ringkeeper"
 BENCH_BIN="$ROOT/build/bin/ringkeeper-bench"
 ZK_JAR=${ZK_JAR:-/usr/share/java/zookeeper.jar}
@@ -53,7 +55,6 @@ for v in "$DURATION" "$WARMUP"; do
 done
 ((DURATION > 0)) || { echo "compare.sh: --duration must be at least 1" >&2; exit 2; }
 
-log() { printf '%s\n' "$*" >&2; }
 
 # ---- prerequisites --------------------------------------------------------
 
@@ -79,22 +80,6 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/rk-compare.XXXXXX") || exit 1
 SERVER_PID=
 BENCH_PID=
 
-stop_pid() { # pid: SIGTERM, bounded wait, then SIGKILL
-	local pid=$1 i
-	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < STOP_WAIT_S * 10; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		log "compare.sh: pid $pid ignored SIGTERM for ${STOP_WAIT_S}s; SIGKILL"
-		kill -KILL "$pid" 2>/dev/null
-	fi
-	wait "$pid" 2>/dev/null
-	return 0
-}
-
 # shellcheck disable=SC2317 # reached through the trap
 cleanup() {
 	trap - EXIT INT TERM HUP
@@ -108,18 +93,6 @@ trap 'exit 143' TERM
 trap 'exit 129' HUP
 
 # ---- servers ---------------------------------------------------------------
-
-free_port() { # a port below Linux's ephemeral range that nothing answers on
-	local i p
-	for ((i = 0; i < 100; i++)); do
-		p=$((20000 + RANDOM % 12000))
-		if ! timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$p" 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
 
 srvr() { # port: the server's answer to the srvr four-letter word, or nothing
 	timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf srvr >&3 && cat <&3" 2>/dev/null
@@ -181,10 +154,6 @@ start_server() {
 	done
 	log "compare.sh: $name: every port tried was in use"
 	return 1
-}
-
-rss_kib() { # pid field: VmRSS or VmHWM in KiB
-	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null
 }
 
 # ---- one workload ------------------------------------------------------------

@@ -11,6 +11,8 @@
 set -u -o pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 RK_BIN="$ROOT/build/bin/ringkeeper"
 BENCH_BIN="$ROOT/build/bin/ringkeeper-bench"
 ZKWIRE_DIR="$ROOT/tests/integration" # zkwire.py, the tests' raw wire client
@@ -56,7 +58,6 @@ for v in "$ZNODES" "$VALUE_SIZE" "$RUNS"; do
 done
 ((ZNODES >= 1 && RUNS >= 1)) || { echo "restart.sh: --znodes and --runs must be at least 1" >&2; exit 2; }
 
-log() { printf '%s\n' "$*" >&2; }
 
 # ---- prerequisites --------------------------------------------------------
 
@@ -87,22 +88,6 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/rk-restart.XXXXXX") || exit 1
 SERVER_PID=
 CHILD_PID=
 
-stop_pid() { # pid: SIGTERM, bounded wait, then SIGKILL
-	local pid=$1 i
-	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < STOP_WAIT_S * 10; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		log "restart.sh: pid $pid ignored SIGTERM for ${STOP_WAIT_S}s; SIGKILL"
-		kill -KILL "$pid" 2>/dev/null
-	fi
-	wait "$pid" 2>/dev/null
-	return 0
-}
-
 # shellcheck disable=SC2317 # reached through the trap
 cleanup() {
 	trap - EXIT INT TERM HUP
@@ -129,18 +114,6 @@ run_child() {
 }
 
 # ---- servers ---------------------------------------------------------------
-
-free_port() { # a port below Linux's ephemeral range that nothing answers on
-	local i p
-	for ((i = 0; i < 100; i++)); do
-		p=$((20000 + RANDOM % 12000))
-		if ! timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$p" 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
 
 srvr() { # port wait_s: the server's answer to the srvr four-letter word, or nothing
 	timeout "$2" bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf srvr >&3 && cat <&3" 2>/dev/null
@@ -220,10 +193,6 @@ start() {
 stop() {
 	stop_pid "$SERVER_PID"
 	SERVER_PID=
-}
-
-rss_kib() { # pid field: VmRSS or VmHWM in KiB
-	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null
 }
 
 # Files: Ringkeeper keeps dataDir/snapshots/snapshot.<zxid> and
