@@ -194,7 +194,8 @@ static void dirs(const struct fourlw_ctx *c, struct jute_out *out)
 	char p[CONFIG_PATH_MAX + 16];
 	snprintf(p, sizeof p, "%s/snapshots", cfg->data_dir);
 	put(out, "datadir_size: %lu\n", (unsigned long)dir_bytes(p));
-	snprintf(p, sizeof p, "%s/txnlog", cfg->data_log_dir[0] ? cfg->data_log_dir : cfg->data_dir);
+	snprintf(p, sizeof p, "%s/txnlog",
+		 cfg->data_log_dir[0] ? cfg->data_log_dir : cfg->data_dir);
 	put(out, "logdir_size: %lu\n", (unsigned long)dir_bytes(p));
 }
 
