@@ -76,21 +76,7 @@ fi
 
 # ---- cleanup: whatever was started is stopped on any exit ------------------
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/rk-compare.XXXXXX") || exit 1
-SERVER_PID=
-BENCH_PID=
-
-# shellcheck disable=SC2317 # reached through the trap
-cleanup() {
-	trap - EXIT INT TERM HUP
-	[[ -n $BENCH_PID ]] && stop_pid "$BENCH_PID"
-	[[ -n $SERVER_PID ]] && stop_pid "$SERVER_PID"
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+bench_workspace compare
 
 # ---- servers ---------------------------------------------------------------
 
@@ -167,10 +153,10 @@ run_bench() {
 		--threads "$THREADS" --read-ratio "$ratio" --value-size "$VALUE_SIZE" \
 		--keys "$KEYS" --duration "$DURATION" --warmup "$WARMUP" \
 		--timeout "$BENCH_TIMEOUT" --csv-header >"$out" 2>"$err" </dev/null &
-	BENCH_PID=$!
-	wait "$BENCH_PID"
+	CHILD_PID=$!
+	wait "$CHILD_PID"
 	rc=$?
-	BENCH_PID=
+	CHILD_PID=
 	if ((rc != 0)) || [[ $(wc -l <"$out") -lt 2 ]]; then
 		if ((rc == 124)); then
 			log "compare.sh: ringkeeper-bench against $name (read ratio $ratio) timed out:"

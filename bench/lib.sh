@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by the bench scripts (sourced, not run). The caller sets
 # STOP_WAIT_S before using stop_pid.
 
@@ -33,4 +34,25 @@ free_port() { # a port below Linux's ephemeral range that nothing answers on
 
 rss_kib() { # pid field: VmRSS or VmHWM in KiB
 	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
+# bench_workspace NAME: a temporary directory in $WORK, and traps that stop
+# the server ($SERVER_PID) and the bench or loader ($CHILD_PID) the script
+# started, then remove $WORK, on any exit.
+bench_workspace() {
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/rk-$1.XXXXXX") || exit 1
+	SERVER_PID=
+	CHILD_PID=
+	trap bench_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	trap 'exit 129' HUP
+}
+
+# shellcheck disable=SC2317 # reached through the trap
+bench_cleanup() {
+	trap - EXIT INT TERM HUP
+	[[ -n $CHILD_PID ]] && stop_pid "$CHILD_PID"
+	[[ -n $SERVER_PID ]] && stop_pid "$SERVER_PID"
+	rm -rf "$WORK"
 }

@@ -84,21 +84,7 @@ fi
 
 # ---- cleanup: whatever was started is stopped on any exit ------------------
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/rk-restart.XXXXXX") || exit 1
-SERVER_PID=
-CHILD_PID=
-
-# shellcheck disable=SC2317 # reached through the trap
-cleanup() {
-	trap - EXIT INT TERM HUP
-	[[ -n $CHILD_PID ]] && stop_pid "$CHILD_PID"
-	[[ -n $SERVER_PID ]] && stop_pid "$SERVER_PID"
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+bench_workspace restart
 
 # run_child timeout_s cmd...: runs cmd in the background (so the trap can
 # stop it) with a time bound; returns its status (124 on timeout).
