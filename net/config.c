@@ -37,6 +37,10 @@ struct key_spec {
 	bool allow_empty; /* strings */
 	bool needs_colon; /* strings: a digest id, user:hash */
 	bool secret;	  /* never printed */
+	/* Offset of a bool set when the key is given, for checks that must
+	 * tell a default from a choice; 0 = not tracked (offset 0 holds
+	 * tick_time_ms, never such a flag). */
+	size_t given_offset;
 };
 
 #define OFF(f)	offsetof(struct config, f)
@@ -61,16 +65,28 @@ struct key_spec {
 		.key = k, .kind = kd, .offset = OFF(f), .in_file = true                            \
 	}
 
-/* The first seven print in the order of ZooKeeper's "conf" command. */
+/* The first CONF_HEAD_KEYS print in the order of ZooKeeper's "conf". */
+#define CONF_HEAD_KEYS 7
 static const struct key_spec keys[] = {
-    INT_KEY("clientPort", client_port, 0, 65535),
+    {.key = "clientPort",
+     .kind = KIND_INT32,
+     .offset = OFF(client_port),
+     .min = 0,
+     .max = 65535,
+     .in_file = true,
+     .given_offset = OFF(client_port_given)},
     STR_KEY("dataDir", data_dir),
     STR_KEY("dataLogDir", data_log_dir),
     INT_KEY("tickTime", tick_time_ms, 1, INT32_MAX),
     INT_KEY("maxClientCnxns", max_client_cnxns, 0, INT32_MAX),
     INT_KEY("minSessionTimeout", min_session_timeout_ms, -1, INT32_MAX),
     INT_KEY("maxSessionTimeout", max_session_timeout_ms, -1, INT32_MAX),
-    STR_KEY("clientPortAddress", client_port_address),
+    {.key = "clientPortAddress",
+     .kind = KIND_STRING,
+     .offset = OFF(client_port_address),
+     .size = SIZE(client_port_address),
+     .in_file = true,
+     .given_offset = OFF(client_port_address_given)},
     {.key = "4lw.commands.whitelist",
      .kind = KIND_STRING,
      .offset = OFF(four_lw_whitelist),
@@ -118,6 +134,8 @@ static const struct key_spec keys[] = {
     {.key = "cores", .kind = KIND_INT32, .offset = OFF(cores), .min = 0, .max = CONFIG_CORES_MAX},
     {.key = "logLevel", .kind = KIND_LOG_LEVEL, .offset = OFF(log_level)},
     {.key = "truncateCorruptLog", .kind = KIND_BOOL, .offset = OFF(truncate_corrupt_log)},
+    /* Printed as conf's serverId, not under its own name. */
+    {.key = "myid", .kind = KIND_INT64, .offset = OFF(my_id), .min = 0, .max = INT64_MAX},
 };
 #define KEYS_COUNT (sizeof keys / sizeof keys[0])
 
@@ -132,6 +150,7 @@ static const struct flag_spec flags[] = {
     {"--cores", "cores"},
     {"--log-level", "logLevel"},
     {"--truncate-corrupt-log", "truncateCorruptLog"},
+    {"--myid", "myid"},
 };
 
 static const char *const peer_type_names[CONFIG_PEER_COUNT] = {"participant", "observer"};
@@ -179,6 +198,7 @@ void config_defaults(struct config *cfg)
 	cfg->election_port_bind_retry = 3;
 	cfg->standalone_enabled = true;
 	cfg->peer_type = CONFIG_PEER_PARTICIPANT;
+	cfg->my_id = -1;
 }
 
 static const struct key_spec *find_key(const char *key)
@@ -252,8 +272,8 @@ static int set_str_value(const struct key_spec *k, const struct origin *o, struc
 	return 0;
 }
 
-static int set_value(const struct key_spec *k, const struct origin *o, struct config *cfg,
-		     const char *value, char *err, size_t errlen)
+static int store_value(const struct key_spec *k, const struct origin *o, struct config *cfg,
+		       const char *value, char *err, size_t errlen)
 {
 	void *field = (char *)cfg + k->offset;
 	int64_t v = 0;
@@ -298,28 +318,197 @@ static int set_value(const struct key_spec *k, const struct origin *o, struct co
 	return -EINVAL;
 }
 
-/* server.N=raw: a later line for the same N replaces the earlier one, as a
- * properties file keeps the last value of a key. */
+static int set_value(const struct key_spec *k, const struct origin *o, struct config *cfg,
+		     const char *value, char *err, size_t errlen)
+{
+	int rc = store_value(k, o, cfg, value, err, errlen);
+	if (rc == 0 && k->given_offset)
+		*(bool *)((char *)cfg + k->given_offset) = true;
+	return rc;
+}
+
+/* ---- server.N lines ---- */
+
+/* String.trim(): drops every character <= ' ' at both ends. */
+static char *trim(char *s)
+{
+	while (*s && (unsigned char)*s <= ' ')
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && (unsigned char)s[n - 1] <= ' ')
+		s[--n] = '\0';
+	return s;
+}
+
+#define SERVER_FORM                                                                                \
+	"host:quorumPort:electionPort[:participant|:observer][;[clientAddress:]clientPort]"
+#define HOST_PARTS_MAX 4 /* host, quorum port, election port, type */
+
+/* Splits s in place at ':' into at most max trimmed parts, as ZooKeeper's
+ * ConfigUtils.getHostAndPort: a leading "[v6]" is the first part, without
+ * its brackets. Returns the part count, or -1 with *why set. */
+static int split_host_parts(char *s, char **parts, int max, const char **why)
+{
+	int n = 0;
+	char *p = s;
+	if (*s == '[') {
+		char *close = strchr(s, ']');
+		if (!close) {
+			*why = "'[' without a matching ']'";
+			return -1;
+		}
+		if (close[1] != '\0' && close[1] != ':') {
+			*why = "no ':' after ']'";
+			return -1;
+		}
+		*close = '\0';
+		parts[n++] = s + 1;
+		if (close[1] == '\0')
+			return n;
+		p = close + 2;
+	}
+	for (;;) {
+		char *colon = strchr(p, ':');
+		if (n == max) {
+			*why = "too many ':'-separated parts";
+			return -1;
+		}
+		if (colon)
+			*colon = '\0';
+		parts[n++] = trim(p);
+		if (!colon)
+			return n;
+		p = colon + 1;
+	}
+}
+
+static int parse_port(const char *s, int32_t *port)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (*s < '0' || *s > '9' || *end != '\0' || errno == ERANGE || v < 1 || v > 65535)
+		return -1;
+	*port = (int32_t)v;
+	return 0;
+}
+
+static int member_error(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int member_error(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int copy_host(char *dst, size_t cap, const char *host, const char *name, char *why,
+		     size_t whylen)
+{
+	if (*host == '\0')
+		return member_error(why, whylen, "empty %s; expected " SERVER_FORM, name);
+	if (strlen(host) >= cap)
+		return member_error(why, whylen, "%s is too long", name);
+	memcpy(dst, host, strlen(host) + 1);
+	return 0;
+}
+
+/* The part after ';': "[clientAddress:]clientPort". */
+static int parse_client_part(struct config_member *m, char *s, char *why, size_t whylen)
+{
+	char *parts[2];
+	const char *what = NULL;
+	int n = split_host_parts(trim(s), parts, 2, &what);
+	if (n < 0)
+		return member_error(why, whylen, "client part: %s; expected " SERVER_FORM, what);
+	const char *address = n == 2 ? parts[0] : "0.0.0.0";
+	if (parse_port(parts[n - 1], &m->client_port))
+		return member_error(why, whylen, "invalid client port '%s': expected 1 to 65535",
+				    parts[n - 1]);
+	return copy_host(m->client_address, sizeof m->client_address, address, "client address",
+			 why, whylen);
+}
+
+/* Fills m's address fields from value, the text after "server.N=". On
+ * error returns -1 and says what is wrong in why. */
+static int parse_member(struct config_member *m, const char *value, char *why, size_t whylen)
+{
+	char buf[CONFIG_STRING_MAX], *parts[HOST_PARTS_MAX];
+	const char *what = NULL;
+	snprintf(buf, sizeof buf, "%s", value);
+	char *client = strchr(buf, ';');
+	if (client)
+		*client++ = '\0';
+	if (client && strchr(client, ';'))
+		return member_error(why, whylen, "more than one ';'; expected " SERVER_FORM);
+	if (strchr(buf, '|'))
+		return member_error(why, whylen, "multiple addresses ('|') are not supported");
+	int n = split_host_parts(trim(buf), parts, HOST_PARTS_MAX, &what);
+	if (n >= 0 && n < 3)
+		what = "missing ports";
+	if (n < 3)
+		return member_error(why, whylen, "%s; expected " SERVER_FORM, what);
+	if (copy_host(m->host, sizeof m->host, parts[0], "host", why, whylen))
+		return -1;
+	if (parse_port(parts[1], &m->quorum_port))
+		return member_error(why, whylen, "invalid quorum port '%s': expected 1 to 65535",
+				    parts[1]);
+	if (parse_port(parts[2], &m->election_port))
+		return member_error(why, whylen, "invalid election port '%s': expected 1 to 65535",
+				    parts[2]);
+	if (m->quorum_port == m->election_port)
+		return member_error(why, whylen, "quorum and election port must differ (both %d)",
+				    m->quorum_port);
+	m->observer = false;
+	if (n == 4) {
+		int t = parse_name(parts[3], peer_type_names, CONFIG_PEER_COUNT);
+		if (t < 0)
+			return member_error(why, whylen,
+					    "unknown type '%s': expected participant or observer",
+					    parts[3]);
+		m->observer = t == CONFIG_PEER_OBSERVER;
+	}
+	m->client_address[0] = '\0';
+	m->client_port = 0;
+	return client ? parse_client_part(m, client, why, whylen) : 0;
+}
+
+/* server.N=value. The same key again replaces its line, as a properties
+ * file keeps a key's last value; another spelling of the same N
+ * (server.01) is a duplicate id. */
 static int set_server(struct config *cfg, const struct origin *o, const char *value, char *err,
 		      size_t errlen)
 {
 	const char *digits = o->name + strlen("server.");
+	size_t ndigits = strlen(digits);
 	char *end;
 	errno = 0;
 	long long id = strtoll(digits, &end, 10);
-	if (*digits == '\0' || *end != '\0' || errno == ERANGE || id < 0)
+	if (ndigits == 0 || strspn(digits, "0123456789") != ndigits || errno == ERANGE ||
+	    strlen(o->name) >= CONFIG_SERVER_KEY_MAX)
 		return fail(err, errlen, "%sinvalid server id in '%s': expected server.N, N >= 0",
 			    o->where, o->name);
 	uint32_t i = 0;
 	while (i < cfg->server_count && cfg->servers[i].id != id)
 		i++;
+	if (i < cfg->server_count && strcmp(cfg->servers[i].key, o->name) != 0)
+		return fail(err, errlen, "%sduplicate server id %lld: %s and %s", o->where, id,
+			    cfg->servers[i].key, o->name);
 	if (i == CONFIG_SERVERS_MAX)
 		return fail(err, errlen, "%stoo many server.N lines (at most %d)", o->where,
 			    CONFIG_SERVERS_MAX);
 	if (strlen(value) >= sizeof cfg->servers[i].raw)
 		return fail(err, errlen, "%svalue for %s is too long", o->where, o->name);
-	cfg->servers[i].id = id;
-	snprintf(cfg->servers[i].raw, sizeof cfg->servers[i].raw, "%s", value);
+	struct config_member m = {.id = id};
+	char why[CONFIG_STRING_MAX];
+	if (parse_member(&m, value, why, sizeof why))
+		return fail(err, errlen, "%sinvalid %s=%s: %s", o->where, o->name, value, why);
+	snprintf(m.key, sizeof m.key, "%s", o->name);
+	snprintf(m.raw, sizeof m.raw, "%s", value);
+	cfg->servers[i] = m;
 	if (i == cfg->server_count)
 		cfg->server_count++;
 	return 0;
@@ -464,17 +653,6 @@ static bool unescape(char *s)
 	}
 	*w = '\0';
 	return true;
-}
-
-/* String.trim(): drops every character <= ' ' at both ends. */
-static char *trim(char *s)
-{
-	while (*s && (unsigned char)*s <= ' ')
-		s++;
-	size_t n = strlen(s);
-	while (n > 0 && (unsigned char)s[n - 1] <= ' ')
-		s[--n] = '\0';
-	return s;
 }
 
 /* Splits a logical line in place: the key ends at the first unescaped
@@ -663,6 +841,8 @@ void config_usage(FILE *out)
 	      "  --truncate-corrupt-log true\n"
 	      "                     cut the txn log at a corrupt record instead of refusing\n"
 	      "                     to start (everything after it is lost)\n"
+	      "  --myid N           this server's N among the server.N lines; overrides the\n"
+	      "                     file myid in dataDir\n"
 	      "  --help             this text\n"
 	      "Options override the file, wherever they appear.\n",
 	      out);
@@ -694,6 +874,201 @@ static int derive_timeout(int32_t *timeout_ms, int64_t ticks, int32_t tick_ms, c
 	return 0;
 }
 
+static void count_members(const struct config *cfg, uint32_t *participants, uint32_t *observers)
+{
+	*participants = *observers = 0;
+	for (uint32_t i = 0; i < cfg->server_count; i++)
+		(*(cfg->servers[i].observer ? observers : participants))++;
+}
+
+bool config_is_ensemble(const struct config *cfg)
+{
+	uint32_t participants, observers;
+	count_members(cfg, &participants, &observers);
+	return cfg->server_count > 0 && (participants >= 2 || !cfg->standalone_enabled);
+}
+
+const struct config_member *config_self(const struct config *cfg)
+{
+	for (uint32_t i = 0; cfg->my_id >= 0 && i < cfg->server_count; i++) {
+		if (cfg->servers[i].id == cfg->my_id)
+			return &cfg->servers[i];
+	}
+	return NULL;
+}
+
+static const char *bracketed(const char *host, char *buf, size_t len)
+{
+	if (!strchr(host, ':'))
+		return host;
+	snprintf(buf, len, "[%s]", host);
+	return buf;
+}
+
+int config_member_format(const struct config_member *m, char *buf, size_t len)
+{
+	char host[CONFIG_ADDR_MAX + 2], client[CONFIG_ADDR_MAX + 2];
+	const char *type =
+	    peer_type_names[m->observer ? CONFIG_PEER_OBSERVER : CONFIG_PEER_PARTICIPANT];
+	if (m->client_port == 0)
+		return snprintf(buf, len, "%s:%d:%d:%s", bracketed(m->host, host, sizeof host),
+				m->quorum_port, m->election_port, type);
+	return snprintf(buf, len, "%s:%d:%d:%s;%s:%d", bracketed(m->host, host, sizeof host),
+			m->quorum_port, m->election_port, type,
+			bracketed(m->client_address, client, sizeof client), m->client_port);
+}
+
+/* The counts ZooKeeper's QuorumPeerConfig.parseDynamicConfig insists on. */
+static int check_roles(const struct config *cfg, char *err, size_t errlen)
+{
+	uint32_t participants, observers;
+	count_members(cfg, &participants, &observers);
+	if (participants == 0)
+		return fail(err, errlen,
+			    "server.N lines name only observers: at least one must be "
+			    "a participant");
+	if (participants == 1 && cfg->standalone_enabled && observers > 0)
+		return fail(
+		    err, errlen,
+		    "observers need a quorum: one participant among the server.N lines runs "
+		    "standalone (standaloneEnabled=true)");
+	if (participants == 1 && cfg->standalone_enabled)
+		log_warn("only one server.N line: running standalone (standaloneEnabled=true)");
+	else if (participants <= 2)
+		log_warn("%u participants: no server failure will be tolerated; an ensemble "
+			 "needs at least 3",
+			 participants);
+	else if (participants % 2 == 0)
+		log_warn("%u participants tolerate %u failed servers, as %u would: an odd number "
+			 "is the better choice",
+			 participants, (participants - 1) / 2, participants - 1);
+	return 0;
+}
+
+/* Two endpoints of the servers on one host (as written) cannot share a
+ * port. Catches copy-paste slips in local ensembles before bind() does. */
+static int check_ports(const struct config *cfg, char *err, size_t errlen)
+{
+	static const char *const names[] = {"quorum", "election", "client"};
+	for (uint32_t i = 0; i < cfg->server_count; i++) {
+		const struct config_member *a = &cfg->servers[i];
+		const int32_t pa[] = {a->quorum_port, a->election_port, a->client_port};
+		for (uint32_t j = i; j < cfg->server_count; j++) {
+			const struct config_member *b = &cfg->servers[j];
+			const int32_t pb[] = {b->quorum_port, b->election_port, b->client_port};
+			if (strcasecmp(a->host, b->host) != 0)
+				continue;
+			for (int x = 0; x < 3; x++) {
+				for (int y = i == j ? x + 1 : 0; y < 3; y++) {
+					if (pa[x] == 0 || pa[x] != pb[y])
+						continue;
+					return fail(err, errlen,
+						    "port %d on %s is both %s's %s port and %s's "
+						    "%s port",
+						    pa[x], a->host, a->key, names[x], b->key,
+						    names[y]);
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+/* dataDir/myid: one decimal number, whitespace around it allowed. A
+ * missing file leaves my_id at -1. */
+static int read_my_id(struct config *cfg, char *err, size_t errlen)
+{
+	char path[CONFIG_PATH_MAX + 8], buf[64];
+	snprintf(path, sizeof path, "%s/myid", cfg->data_dir);
+	FILE *f = fopen(path, "r");
+	if (!f && errno == ENOENT)
+		return 0;
+	if (!f) {
+		int e = errno;
+		fail(err, errlen, "cannot open %s: %s", path, strerror(e));
+		return -e;
+	}
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	int e = ferror(f) ? EIO : 0;
+	fclose(f);
+	if (e) {
+		fail(err, errlen, "cannot read %s: %s", path, strerror(e));
+		return -e;
+	}
+	buf[n] = '\0';
+	char *id = trim(buf), *end;
+	errno = 0;
+	long long v = strtoll(id, &end, 10);
+	if (*id < '0' || *id > '9' || *end != '\0' || errno == ERANGE || n == sizeof buf - 1)
+		return fail(err, errlen, "%s: '%s' is not a server id: expected a decimal number",
+			    path, id);
+	cfg->my_id = v;
+	return 0;
+}
+
+static bool is_wildcard(const char *address)
+{
+	return strcmp(address, "0.0.0.0") == 0 || strcmp(address, "::") == 0 ||
+	       strcmp(address, "[::]") == 0 || strcmp(address, "0:0:0:0:0:0:0:0") == 0;
+}
+
+/* This server's line names its client address: it wins over the defaults,
+ * and an explicit clientPort or clientPortAddress must agree with it
+ * (QuorumPeerConfig.setupClientPort). */
+static int take_client_address(struct config *cfg, const struct config_member *self, char *err,
+			       size_t errlen)
+{
+	if (self->client_port == 0)
+		return 0;
+	if (cfg->client_port_given && cfg->client_port != self->client_port)
+		return fail(err, errlen, "clientPort %d differs from the client port %d in %s=%s",
+			    cfg->client_port, self->client_port, self->key, self->raw);
+	if (cfg->client_port_address_given && !is_wildcard(cfg->client_port_address) &&
+	    strcmp(cfg->client_port_address, self->client_address) != 0)
+		return fail(err, errlen,
+			    "clientPortAddress %s differs from the client address %s in %s=%s",
+			    cfg->client_port_address, self->client_address, self->key, self->raw);
+	cfg->client_port = self->client_port;
+	memcpy(cfg->client_port_address, self->client_address, sizeof cfg->client_port_address);
+	return 0;
+}
+
+static int finish_ensemble(struct config *cfg, char *err, size_t errlen)
+{
+	if (cfg->server_count == 0)
+		return 0;
+	bool from_flag = cfg->my_id >= 0;
+	int rc = check_roles(cfg, err, errlen);
+	if (rc == 0)
+		rc = check_ports(cfg, err, errlen);
+	if (rc == 0 && !from_flag)
+		rc = read_my_id(cfg, err, errlen);
+	if (rc)
+		return rc;
+	const struct config_member *self = config_self(cfg);
+	if (config_is_ensemble(cfg) && cfg->my_id < 0)
+		return fail(err, errlen,
+			    "myid file %s/myid is missing: an ensemble member needs its server id "
+			    "(the N of its server.N line) there, or --myid N",
+			    cfg->data_dir);
+	if (config_is_ensemble(cfg) && !self)
+		return fail(
+		    err, errlen, "myid %" PRId64 " (from %s%s) is not among the server.N lines",
+		    cfg->my_id, from_flag ? "--myid" : cfg->data_dir, from_flag ? "" : "/myid");
+	if (!self)
+		return 0;
+	rc = take_client_address(cfg, self, err, errlen);
+	enum config_peer_type by_line =
+	    self->observer ? CONFIG_PEER_OBSERVER : CONFIG_PEER_PARTICIPANT;
+	if (rc == 0 && cfg->peer_type != by_line) {
+		log_warn("peerType=%s does not match %s=%s; using the server line's type, %s",
+			 peer_type_names[cfg->peer_type], self->key, self->raw,
+			 peer_type_names[by_line]);
+		cfg->peer_type = by_line;
+	}
+	return rc;
+}
+
 int config_finish(struct config *cfg, char *err, size_t errlen)
 {
 	if (cfg->data_log_dir[0] == '\0')
@@ -713,7 +1088,7 @@ int config_finish(struct config *cfg, char *err, size_t errlen)
 		cfg->cores = cpus_usable();
 	if (cfg->cores > CONFIG_CORES_MAX)
 		cfg->cores = CONFIG_CORES_MAX;
-	return 0;
+	return finish_ensemble(cfg, err, errlen);
 }
 
 static void print_value(const struct key_spec *k, const struct config *cfg, FILE *out)
@@ -748,13 +1123,53 @@ static void print_value(const struct key_spec *k, const struct config *cfg, FILE
 	RK_ASSERT(!"unknown value kind");
 }
 
+/* initLimit, syncLimit and peerType print in conf's quorum block, myid as
+ * its serverId. */
+static bool in_quorum_block(const struct key_spec *k)
+{
+	return k->offset == OFF(init_limit_ticks) || k->offset == OFF(sync_limit_ticks) ||
+	       k->offset == OFF(peer_type) || k->offset == OFF(my_id);
+}
+
+/* QuorumZooKeeperServer.dumpConf's lines; members in id order, as
+ * ZooKeeper's QuorumMaj prints them. */
+static void print_quorum(const struct config *cfg, const struct config_member *self, FILE *out)
+{
+	fprintf(out, "serverId=%" PRId64 "\ninitLimit=%d\nsyncLimit=%d\nelectionAlg=3\n",
+		cfg->my_id, cfg->init_limit_ticks, cfg->sync_limit_ticks);
+	fprintf(out, "electionPort=%d\nquorumPort=%d\npeerType=%d\nmembership: \n",
+		self->election_port, self->quorum_port, (int)cfg->peer_type);
+	int64_t last = -1;
+	for (uint32_t n = 0; n < cfg->server_count; n++) {
+		const struct config_member *next = NULL;
+		for (uint32_t i = 0; i < cfg->server_count; i++) {
+			const struct config_member *m = &cfg->servers[i];
+			if (m->id > last && (!next || m->id < next->id))
+				next = m;
+		}
+		char line[2 * CONFIG_ADDR_MAX + 64];
+		config_member_format(next, line, sizeof line);
+		fprintf(out, "server.%" PRId64 "=%s\n", next->id, line);
+		last = next->id;
+	}
+	fputs("version=0\n", out);
+}
+
 void config_print(const struct config *cfg, FILE *out)
 {
+	const struct config_member *self = config_self(cfg);
+	bool quorum = config_is_ensemble(cfg) && self;
+	for (size_t i = 0; i < CONF_HEAD_KEYS; i++)
+		print_value(&keys[i], cfg, out);
+	if (quorum)
+		print_quorum(cfg, self, out);
 	/* The superDigest stays out: "conf" is open to any client. */
-	for (size_t i = 0; i < KEYS_COUNT; i++) {
-		if (!keys[i].secret)
-			print_value(&keys[i], cfg, out);
+	for (size_t i = CONF_HEAD_KEYS; i < KEYS_COUNT; i++) {
+		const struct key_spec *k = &keys[i];
+		if (k->secret || k->offset == OFF(my_id) || (quorum && in_quorum_block(k)))
+			continue;
+		print_value(k, cfg, out);
 	}
-	for (uint32_t i = 0; i < cfg->server_count; i++)
-		fprintf(out, "server.%" PRId64 "=%s\n", cfg->servers[i].id, cfg->servers[i].raw);
+	for (uint32_t i = 0; !quorum && i < cfg->server_count; i++)
+		fprintf(out, "%s=%s\n", cfg->servers[i].key, cfg->servers[i].raw);
 }

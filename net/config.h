@@ -12,6 +12,12 @@
  * values. A key seen twice keeps its last value. Unknown keys are logged
  * (log_warn) and ignored; an invalid value is an error naming the key.
  *
+ * Ensemble: each server.N line is parsed when read (errors name the file
+ * and line); config_finish() then finds this server's id (--myid, else the
+ * file dataDir/myid) and checks the lines against each other and against
+ * clientPort, peerType and standaloneEnabled as ZooKeeper's
+ * QuorumPeerConfig does.
+ *
  * A struct config owns no heap memory: every string is an inline array, so
  * copying the struct copies the configuration. Errors: 0 or -errno
  * (-EINVAL for a bad value, -errno of a failed open or read), with a
@@ -42,10 +48,25 @@ enum config_peer_type {
 	CONFIG_PEER_COUNT,
 };
 
-/* A server.N line, kept raw until the ensemble code parses it. */
-struct config_server {
-	int64_t id;
-	char raw[CONFIG_STRING_MAX];
+#define CONFIG_SERVER_KEY_MAX 40 /* "server.N" as written, with its NUL */
+
+/* One server.N line:
+ *   server.N=host:quorumPort:electionPort[:participant|:observer]
+ *            [;[clientAddress:]clientPort]
+ * host and clientAddress may be IPv6 literals in brackets; the brackets are
+ * not stored. ZooKeeper's multi-address form (host1:p:p|host2:p:p) is
+ * refused. */
+struct config_member {
+	int64_t id;			      /* N */
+	char key[CONFIG_SERVER_KEY_MAX];      /* "server.N" as written, for messages */
+	char host[CONFIG_ADDR_MAX];	      /* name or address, no brackets */
+	int32_t quorum_port;		      /* followers reach the leader here */
+	int32_t election_port;		      /* leader election */
+	bool observer;			      /* ":observer"; else a participant */
+	char client_address[CONFIG_ADDR_MAX]; /* "" = no client part; a bare port
+					       * means "0.0.0.0", as ZooKeeper */
+	int32_t client_port;		      /* 0 = the line names none */
+	char raw[CONFIG_STRING_MAX];	      /* the value as written */
 };
 
 struct config {
@@ -55,6 +76,8 @@ struct config {
 	char data_log_dir[CONFIG_PATH_MAX];	   /* dataLogDir; "" = data_dir */
 	int32_t client_port;			   /* clientPort; 0 = kernel picks */
 	char client_port_address[CONFIG_ADDR_MAX]; /* clientPortAddress */
+	bool client_port_given;			   /* clientPort set by file or flag */
+	bool client_port_address_given;		   /* clientPortAddress set by the file */
 	int32_t max_client_cnxns;		   /* maxClientCnxns per host; 0 = no limit */
 	int32_t min_session_timeout_ms;		   /* -1 = 2 * tickTime */
 	int32_t max_session_timeout_ms;		   /* -1 = 20 * tickTime */
@@ -86,9 +109,10 @@ struct config {
 	bool reconfig_enabled;		  /* reconfigEnabled */
 	bool standalone_enabled;	  /* standaloneEnabled */
 	bool extended_types_enabled;	  /* extendedTypesEnabled (TTL nodes) */
-	enum config_peer_type peer_type;  /* peerType */
+	enum config_peer_type peer_type;  /* peerType; the server line wins */
+	int64_t my_id;			  /* --myid, else dataDir/myid; -1 = none */
 	uint32_t server_count;
-	struct config_server servers[CONFIG_SERVERS_MAX];
+	struct config_member servers[CONFIG_SERVERS_MAX]; /* in file order */
 };
 
 void config_defaults(struct config *cfg);
@@ -96,15 +120,35 @@ void config_defaults(struct config *cfg);
  * values; the caller is expected to exit. */
 int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
 /* argv: [zoo.cfg] [--port N] [--data-dir DIR] [--cores N] [--log-level L]
- * [--help]; "--flag=value" works too. Returns 0, CONFIG_ARGS_HELP, or
- * -errno. */
+ * [--myid N] [--help]; "--flag=value" works too. Returns 0,
+ * CONFIG_ARGS_HELP, or -errno. */
 int config_parse_args(struct config *cfg, int argc, char **argv, char *err, size_t errlen);
 /* Resolves data_log_dir, the session timeouts and cores, then checks what
- * spans keys (minSessionTimeout <= maxSessionTimeout). */
+ * spans keys (minSessionTimeout <= maxSessionTimeout). With server lines it
+ * reads my_id from dataDir/myid unless --myid gave it (an ensemble needs
+ * one of them, and it must name a server line), takes clientPort and
+ * clientPortAddress from this server's line when the line has a client
+ * part (an explicit clientPort or clientPortAddress that disagrees is an
+ * error), and takes peerType from the line, warning when they differ. */
 int config_finish(struct config *cfg, char *err, size_t errlen);
 void config_usage(FILE *out);
 /* Effective values as key=value lines: first those of ZooKeeper's "conf"
- * command, in its order, then the rest under their zoo.cfg names. */
+ * command, in its order (for an ensemble: serverId, initLimit ... peerType,
+ * then "membership: " and the server lines in ZooKeeper's form), then the
+ * rest under their zoo.cfg names. */
 void config_print(const struct config *cfg, FILE *out);
+
+/* True when this configuration runs as a replicated ensemble: server lines
+ * with at least two participants, or any with standaloneEnabled=false.
+ * A single server line with standaloneEnabled=true runs standalone, as
+ * ZooKeeper's QuorumPeerMain does. */
+bool config_is_ensemble(const struct config *cfg);
+/* This server's line (the one whose id is my_id), or NULL. Points into
+ * cfg. */
+const struct config_member *config_self(const struct config *cfg);
+/* The member as ZooKeeper prints it in "conf" and dynamic config files:
+ * "host:quorumPort:electionPort:participant[;clientAddress:clientPort]",
+ * IPv6 hosts in brackets. Returns snprintf's count. */
+int config_member_format(const struct config_member *m, char *buf, size_t len);
 
 #endif

@@ -216,14 +216,14 @@ Test(config, properties_continuations_escapes_and_crlf)
 			   "clientPortAddress=\\u0031\\u0032\\u0037.0.0.1\r\n"
 			   "4lw.commands.whitelist=a\\\\b\r"
 			   "tickTime=2500\n"
-			   "server.3=h\\:1\n",
+			   "server.3=h\\:1\\:2\n",
 			   err, sizeof err);
 	cr_assert_eq(rc, 0, "%s", err);
 	cr_assert_str_eq(c.data_dir, "/a/b");
 	cr_assert_str_eq(c.client_port_address, "127.0.0.1");
 	cr_assert_str_eq(c.four_lw_whitelist, "a\\b");
 	cr_assert_eq(c.tick_time_ms, 2500);
-	cr_assert_str_eq(c.servers[0].raw, "h:1");
+	cr_assert_str_eq(c.servers[0].raw, "h:1:2");
 }
 
 Test(config, malformed_unicode_escape_is_an_error)
@@ -239,13 +239,14 @@ Test(config, last_duplicate_key_wins)
 	struct config c;
 	char err[256] = "";
 	cr_assert_eq(load_text(&c,
-			       "clientPort=1\nclientPort=2\nserver.1=a:1:2\nserver.01=b:1:2\n"
-			       "server.2=c:1:2\n",
+			       "clientPort=1\nclientPort=2\nserver.1=a:1:2\nserver.2=c:1:2\n"
+			       "server.1=b:1:2\n",
 			       err, sizeof err),
 		     0, "%s", err);
 	cr_assert_eq(c.client_port, 2);
 	cr_assert_eq(c.server_count, 2);
 	cr_assert_str_eq(c.servers[0].raw, "b:1:2");
+	cr_assert_str_eq(c.servers[0].host, "b");
 }
 
 Test(config, unknown_key_warns_and_succeeds)
@@ -457,5 +458,442 @@ Test(config, usage_lists_flags)
 	cr_assert(strstr(buf, "--data-dir"));
 	cr_assert(strstr(buf, "--cores"));
 	cr_assert(strstr(buf, "--log-level"));
+	free(buf);
+}
+
+/* ---- ensemble: server.N lines, myid, client address, peer type ---- */
+
+static char data_dir[64];
+
+/* A fresh dataDir holding myid_text as its myid file (none when NULL). */
+static const char *make_data_dir(const char *myid_text)
+{
+	snprintf(data_dir, sizeof data_dir, "/tmp/rk_test_data_XXXXXX");
+	cr_assert_not_null(mkdtemp(data_dir));
+	if (myid_text) {
+		char path[128];
+		snprintf(path, sizeof path, "%s/myid", data_dir);
+		FILE *f = fopen(path, "w");
+		cr_assert_not_null(f);
+		fputs(myid_text, f);
+		fclose(f);
+	}
+	return data_dir;
+}
+
+static void remove_data_dir(void)
+{
+	char path[128];
+	if (!data_dir[0])
+		return;
+	snprintf(path, sizeof path, "%s/myid", data_dir);
+	unlink(path);
+	rmdir(data_dir);
+	data_dir[0] = '\0';
+}
+
+static void ensemble_fini(void)
+{
+	remove_cfg();
+	remove_data_dir();
+}
+
+TestSuite(ensemble, .fini = ensemble_fini);
+
+static const char three_servers[] = "server.1=127.0.0.1:2888:3888;127.0.0.1:2181\n"
+				    "server.2=127.0.0.1:2889:3889;127.0.0.1:2182\n"
+				    "server.3=127.0.0.1:2890:3890;127.0.0.1:2183\n";
+
+/* Loads "dataDir=<a dir with myid_text>" plus text, then config_finish()
+ * with stderr captured into log (NUL-terminated). Returns finish's rc;
+ * the load must succeed. */
+static int finish_text(struct config *c, const char *myid_text, const char *text, char *err,
+		       size_t errlen, char *log, size_t loglen)
+{
+	char *full = NULL;
+	cr_assert_geq(asprintf(&full, "dataDir=%s\n%s", make_data_dir(myid_text), text), 0);
+	cr_assert_eq(load_text(c, full, err, errlen), 0, "%s", err);
+	free(full);
+	FILE *tmp = tmpfile();
+	cr_assert_not_null(tmp);
+	fflush(stderr);
+	int saved = dup(STDERR_FILENO);
+	dup2(fileno(tmp), STDERR_FILENO);
+	int rc = config_finish(c, err, errlen);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	rewind(tmp);
+	size_t n = fread(log, 1, loglen - 1, tmp);
+	log[n] = '\0';
+	fclose(tmp);
+	return rc;
+}
+
+Test(ensemble, seed_line_is_parsed)
+{
+	struct config c;
+	char err[512] = "";
+	cr_assert_eq(load_text(&c, "server.1=zk1:2888:3888;2181\n", err, sizeof err), 0, "%s", err);
+	cr_assert_eq(c.server_count, 1);
+	const struct config_member *m = &c.servers[0];
+	cr_assert_eq(m->id, 1);
+	cr_assert_str_eq(m->key, "server.1");
+	cr_assert_str_eq(m->host, "zk1");
+	cr_assert_eq(m->quorum_port, 2888);
+	cr_assert_eq(m->election_port, 3888);
+	cr_assert_not(m->observer);
+	cr_assert_str_eq(m->client_address, "0.0.0.0"); /* a bare port binds every address */
+	cr_assert_eq(m->client_port, 2181);
+	cr_assert_str_eq(m->raw, "zk1:2888:3888;2181");
+}
+
+Test(ensemble, types_and_client_parts)
+{
+	struct config c;
+	char err[512] = "";
+	cr_assert_eq(load_text(&c,
+			       "server.1=a:1:2\n"
+			       "server.2=b:3:4:observer\n"
+			       "server.3=c:5:6:Participant;10.0.0.3:2181\n"
+			       "server.4=d:7:8: OBSERVER ; 2184\n",
+			       err, sizeof err),
+		     0, "%s", err);
+	cr_assert_eq(c.server_count, 4);
+	cr_assert_not(c.servers[0].observer);
+	cr_assert_str_eq(c.servers[0].client_address, "");
+	cr_assert_eq(c.servers[0].client_port, 0);
+	cr_assert(c.servers[1].observer);
+	cr_assert_eq(c.servers[1].quorum_port, 3);
+	cr_assert_eq(c.servers[1].election_port, 4);
+	cr_assert_not(c.servers[2].observer);
+	cr_assert_str_eq(c.servers[2].client_address, "10.0.0.3");
+	cr_assert_eq(c.servers[2].client_port, 2181);
+	cr_assert(c.servers[3].observer);
+	cr_assert_eq(c.servers[3].client_port, 2184);
+}
+
+Test(ensemble, ipv6_literals_in_brackets)
+{
+	struct config c;
+	char err[512] = "", line[256];
+	cr_assert_eq(load_text(&c,
+			       "server.1=[::1]:2888:3888:observer;[::1]:2181\n"
+			       "server.2=[2001:db8::2]:2888:3888\n",
+			       err, sizeof err),
+		     0, "%s", err);
+	cr_assert_str_eq(c.servers[0].host, "::1");
+	cr_assert_eq(c.servers[0].quorum_port, 2888);
+	cr_assert_eq(c.servers[0].election_port, 3888);
+	cr_assert(c.servers[0].observer);
+	cr_assert_str_eq(c.servers[0].client_address, "::1");
+	cr_assert_eq(c.servers[0].client_port, 2181);
+	cr_assert_str_eq(c.servers[1].host, "2001:db8::2");
+	config_member_format(&c.servers[0], line, sizeof line);
+	cr_assert_str_eq(line, "[::1]:2888:3888:observer;[::1]:2181");
+	config_member_format(&c.servers[1], line, sizeof line);
+	cr_assert_str_eq(line, "[2001:db8::2]:2888:3888:participant");
+}
+
+Test(ensemble, bad_server_lines_name_key_and_problem)
+{
+	expect_bad("server.1=zk1:2888\n", "server.1", "missing ports");
+	expect_bad("server.1=zk1\n", "server.1", "missing ports");
+	expect_bad("server.1=:2888:3888\n", "server.1", "empty host");
+	expect_bad("server.1=zk1:0:3888\n", "server.1", "quorum port '0'");
+	expect_bad("server.1=zk1:2888:65536\n", "server.1", "election port '65536'");
+	expect_bad("server.1=zk1:x:3888\n", "server.1", "quorum port 'x'");
+	expect_bad("server.1=zk1:2888:2888\n", "server.1", "must differ");
+	expect_bad("server.1=zk1:2888:3888:leader\n", "server.1", "'leader'");
+	expect_bad("server.1=zk1:2888:3888:observer:x\n", "server.1", "too many");
+	expect_bad("server.1=zk1:2888:3888;2181;2182\n", "server.1", "more than one ';'");
+	expect_bad("server.1=zk1:2888:3888;h:p\n", "server.1", "client port 'p'");
+	expect_bad("server.1=zk1:2888:3888;a:b:2181\n", "server.1", "client part");
+	expect_bad("server.1=zk1:2888:3888;0\n", "server.1", "client port '0'");
+	expect_bad("server.1=[::1:2888:3888\n", "server.1", "matching ']'");
+	expect_bad("server.1=[::1]2888:3888\n", "server.1", "no ':' after ']'");
+	expect_bad("server.1=a:1:2|b:1:2\n", "server.1", "multiple addresses");
+	expect_bad("server.-1=a:1:2\n", "server.-1", "server.N");
+	expect_bad("server.1=a:1:2\nserver.01=b:3:4\n", "duplicate server id 1", "server.01");
+}
+
+Test(ensemble, myid_file_names_this_server)
+{
+	struct config c;
+	char err[512] = "", log[4096];
+	cr_assert_eq(finish_text(&c, " 2 \n", three_servers, err, sizeof err, log, sizeof log), 0,
+		     "%s", err);
+	cr_assert_eq(c.my_id, 2);
+	cr_assert(config_is_ensemble(&c));
+	const struct config_member *self = config_self(&c);
+	cr_assert_not_null(self);
+	cr_assert_eq(self->id, 2);
+	cr_assert_eq(self->quorum_port, 2889);
+	/* clientPort and clientPortAddress come from the server line. */
+	cr_assert_eq(c.client_port, 2182);
+	cr_assert_str_eq(c.client_port_address, "127.0.0.1");
+	cr_assert_eq(c.peer_type, CONFIG_PEER_PARTICIPANT);
+}
+
+Test(ensemble, myid_flag_overrides_file)
+{
+	struct config c;
+	char err[512] = "";
+	char *text = NULL;
+	cr_assert_geq(asprintf(&text, "dataDir=%s\n%s", make_data_dir("1\n"), three_servers), 0);
+	char *path = strdup(write_cfg(text));
+	cr_assert_eq(parse(&c, err, sizeof err, 3, path, "--myid=3"), 0, "%s", err);
+	cr_assert_eq(c.my_id, 3);
+	cr_assert_eq(config_finish(&c, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(c.my_id, 3);
+	cr_assert_eq(config_self(&c)->id, 3);
+	cr_assert_eq(c.client_port, 2183);
+	cr_assert_eq(parse(&c, err, sizeof err, 3, path, "--myid=9"), 0, "%s", err);
+	cr_assert_eq(config_finish(&c, err, sizeof err), -EINVAL);
+	cr_assert(strstr(err, "myid 9 (from --myid) is not among"), "%s", err);
+	cr_assert_eq(parse(&c, err, sizeof err, 3, path, "--myid=x"), -EINVAL);
+	cr_assert(strstr(err, "--myid"), "%s", err);
+	free(path);
+	free(text);
+}
+
+Test(ensemble, myid_missing_wrong_or_garbled)
+{
+	struct config c;
+	char err[512] = "", log[4096];
+	cr_assert_eq(finish_text(&c, NULL, three_servers, err, sizeof err, log, sizeof log),
+		     -EINVAL);
+	cr_assert(strstr(err, "myid file"), "%s", err);
+	cr_assert(strstr(err, "is missing"), "%s", err);
+	cr_assert(strstr(err, data_dir), "%s", err);
+	remove_data_dir();
+
+	cr_assert_eq(finish_text(&c, "4\n", three_servers, err, sizeof err, log, sizeof log),
+		     -EINVAL);
+	cr_assert(strstr(err, "myid 4"), "%s", err);
+	cr_assert(strstr(err, "not among the server.N lines"), "%s", err);
+	remove_data_dir();
+
+	cr_assert_eq(finish_text(&c, "two\n", three_servers, err, sizeof err, log, sizeof log),
+		     -EINVAL);
+	cr_assert(strstr(err, "/myid: 'two' is not a server id"), "%s", err);
+	remove_data_dir();
+
+	cr_assert_eq(finish_text(&c, "1 2\n", three_servers, err, sizeof err, log, sizeof log),
+		     -EINVAL);
+	cr_assert(strstr(err, "'1 2'"), "%s", err);
+}
+
+Test(ensemble, one_server_line_runs_standalone)
+{
+	struct config c;
+	char err[512] = "", log[4096];
+	/* No myid needed, and the line's client port still applies when it is
+	 * this server's. */
+	cr_assert_eq(finish_text(&c, NULL, "server.1=zk1:2888:3888;2181\n", err, sizeof err, log,
+				 sizeof log),
+		     0, "%s", err);
+	cr_assert_not(config_is_ensemble(&c));
+	cr_assert_null(config_self(&c));
+	cr_assert(strstr(log, "running standalone"), "%s", log);
+	remove_data_dir();
+
+	/* standaloneEnabled=false makes one line an ensemble of one. */
+	cr_assert_eq(finish_text(&c, NULL, "standaloneEnabled=false\nserver.1=zk1:2888:3888;2181\n",
+				 err, sizeof err, log, sizeof log),
+		     -EINVAL);
+	cr_assert(strstr(err, "myid"), "%s", err);
+	remove_data_dir();
+	cr_assert_eq(finish_text(&c, "1", "standaloneEnabled=false\nserver.1=zk1:2888:3888;2181\n",
+				 err, sizeof err, log, sizeof log),
+		     0, "%s", err);
+	cr_assert(config_is_ensemble(&c));
+	cr_assert_eq(config_self(&c)->id, 1);
+}
+
+Test(ensemble, is_ensemble_counts_participants)
+{
+	struct config c;
+	char err[512] = "";
+	config_defaults(&c);
+	cr_assert_not(config_is_ensemble(&c));
+	cr_assert_null(config_self(&c));
+	cr_assert_eq(load_text(&c, "server.1=a:1:2\nserver.2=b:1:2\n", err, sizeof err), 0);
+	cr_assert(config_is_ensemble(&c));
+	c.my_id = 2;
+	cr_assert_eq(config_self(&c), &c.servers[1]);
+	cr_assert_eq(load_text(&c, "standaloneEnabled=false\n", err, sizeof err), 0);
+	cr_assert_not(config_is_ensemble(&c)); /* no server lines: standalone */
+}
+
+Test(ensemble, observers_need_a_quorum)
+{
+	struct config c;
+	char err[512] = "", log[4096];
+	cr_assert_eq(finish_text(&c, "1", "server.1=a:1:2\nserver.2=b:1:2:observer\n", err,
+				 sizeof err, log, sizeof log),
+		     -EINVAL);
+	cr_assert(strstr(err, "observers need a quorum"), "%s", err);
+	remove_data_dir();
+	cr_assert_eq(
+	    finish_text(&c, "1", "server.1=a:1:2:observer\n", err, sizeof err, log, sizeof log),
+	    -EINVAL);
+	cr_assert(strstr(err, "only observers"), "%s", err);
+	remove_data_dir();
+	/* Two participants and an observer: legal, with ZooKeeper's warning. */
+	cr_assert_eq(finish_text(&c, "3",
+				 "server.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2:observer\n", err,
+				 sizeof err, log, sizeof log),
+		     0, "%s", err);
+	cr_assert(strstr(log, "no server failure will be tolerated"), "%s", log);
+	cr_assert_eq(c.peer_type, CONFIG_PEER_OBSERVER);
+}
+
+Test(ensemble, peer_type_follows_server_line_with_warning)
+{
+	struct config c;
+	char err[512] = "", log[4096];
+	cr_assert_eq(finish_text(&c, "1",
+				 "peerType=observer\n"
+				 "server.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\n",
+				 err, sizeof err, log, sizeof log),
+		     0, "%s", err);
+	cr_assert_eq(c.peer_type, CONFIG_PEER_PARTICIPANT);
+	cr_assert(strstr(log, "WARN"), "%s", log);
+	cr_assert(strstr(log, "peerType=observer does not match server.1=a:1:2"), "%s", log);
+	remove_data_dir();
+
+	cr_assert_eq(finish_text(&c, "3",
+				 "server.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2:observer\n", err,
+				 sizeof err, log, sizeof log),
+		     0, "%s", err);
+	cr_assert_eq(c.peer_type, CONFIG_PEER_OBSERVER);
+	cr_assert(strstr(log, "peerType=participant does not match server.3"), "%s", log);
+	remove_data_dir();
+
+	cr_assert_eq(finish_text(&c, "3",
+				 "peerType=observer\n"
+				 "server.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2:observer\n",
+				 err, sizeof err, log, sizeof log),
+		     0, "%s", err);
+	cr_assert_null(strstr(log, "does not match"), "%s", log);
+}
+
+Test(ensemble, explicit_client_address_must_agree)
+{
+	struct config c;
+	char err[512] = "", log[4096];
+	cr_assert_eq(finish_text(&c, "1",
+				 "clientPort=2199\n"
+				 "server.1=127.0.0.1:2888:3888;127.0.0.1:2181\n"
+				 "server.2=127.0.0.1:2889:3889;127.0.0.1:2182\n",
+				 err, sizeof err, log, sizeof log),
+		     -EINVAL);
+	cr_assert(strstr(err, "clientPort 2199 differs"), "%s", err);
+	cr_assert(strstr(err, "server.1="), "%s", err);
+	remove_data_dir();
+
+	cr_assert_eq(finish_text(&c, "1",
+				 "clientPortAddress=10.1.1.1\n"
+				 "server.1=127.0.0.1:2888:3888;127.0.0.1:2181\n"
+				 "server.2=127.0.0.1:2889:3889;127.0.0.1:2182\n",
+				 err, sizeof err, log, sizeof log),
+		     -EINVAL);
+	cr_assert(strstr(err, "clientPortAddress 10.1.1.1 differs"), "%s", err);
+	remove_data_dir();
+
+	/* Agreeing values, and a wildcard clientPortAddress, are fine. */
+	cr_assert_eq(finish_text(&c, "2",
+				 "clientPort=2182\nclientPortAddress=0.0.0.0\n"
+				 "server.1=127.0.0.1:2888:3888;127.0.0.1:2181\n"
+				 "server.2=127.0.0.1:2889:3889;127.0.0.1:2182\n",
+				 err, sizeof err, log, sizeof log),
+		     0, "%s", err);
+	cr_assert_eq(c.client_port, 2182);
+	cr_assert_str_eq(c.client_port_address, "127.0.0.1");
+	remove_data_dir();
+
+	/* No client part: clientPort and its default address stay. */
+	cr_assert_eq(finish_text(&c, "2", "clientPort=2300\nserver.1=a:1:2\nserver.2=b:1:2\n", err,
+				 sizeof err, log, sizeof log),
+		     0, "%s", err);
+	cr_assert_eq(c.client_port, 2300);
+	cr_assert_str_eq(c.client_port_address, "0.0.0.0");
+}
+
+Test(ensemble, shared_port_on_one_host_is_an_error)
+{
+	struct config c;
+	char err[512] = "", log[4096];
+	cr_assert_eq(finish_text(&c, "1",
+				 "server.1=127.0.0.1:2888:3888;2181\n"
+				 "server.2=127.0.0.1:3888:3889;2182\n",
+				 err, sizeof err, log, sizeof log),
+		     -EINVAL);
+	cr_assert(strstr(err, "port 3888 on 127.0.0.1 is both server.1's election port and "
+			      "server.2's quorum port"),
+		  "%s", err);
+	remove_data_dir();
+	cr_assert_eq(finish_text(&c, "1", "server.1=h:2888:3888;2888\nserver.2=i:2888:3888\n", err,
+				 sizeof err, log, sizeof log),
+		     -EINVAL);
+	cr_assert(strstr(err, "server.1's quorum port and server.1's client port"), "%s", err);
+	remove_data_dir();
+	/* The seed's compose file: the same ports on different hosts. */
+	cr_assert_eq(finish_text(&c, "1",
+				 "server.1=zk1:2888:3888;2181\nserver.2=zk2:2888:3888;2181\n"
+				 "server.3=zk3:2888:3888;2181\n",
+				 err, sizeof err, log, sizeof log),
+		     0, "%s", err);
+	cr_assert_eq(c.client_port, 2181);
+	cr_assert_str_eq(c.client_port_address, "0.0.0.0");
+}
+
+Test(ensemble, print_has_confs_quorum_block)
+{
+	struct config c;
+	char err[512] = "", log[4096];
+	cr_assert_eq(finish_text(&c, "1",
+				 "tickTime=200\n"
+				 "server.3=127.0.0.1:28883:38883:observer;127.0.0.1:21883\n"
+				 "server.1=127.0.0.1:28881:38881;127.0.0.1:21881\n"
+				 "server.2=127.0.0.1:28882:38882\n",
+				 err, sizeof err, log, sizeof log),
+		     0, "%s", err);
+	char *buf = NULL, *expected = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	config_print(&c, out);
+	fclose(out);
+	/* What Apache ZooKeeper 3.8's conf prints after maxSessionTimeout. */
+	cr_assert_geq(asprintf(&expected,
+			       "clientPort=21881\ndataDir=%s\ndataLogDir=%s\ntickTime=200\n"
+			       "maxClientCnxns=60\nminSessionTimeout=400\nmaxSessionTimeout=4000\n"
+			       "serverId=1\ninitLimit=10\nsyncLimit=5\nelectionAlg=3\n"
+			       "electionPort=38881\nquorumPort=28881\npeerType=0\nmembership: \n"
+			       "server.1=127.0.0.1:28881:38881:participant;127.0.0.1:21881\n"
+			       "server.2=127.0.0.1:28882:38882:participant\n"
+			       "server.3=127.0.0.1:28883:38883:observer;127.0.0.1:21883\n"
+			       "version=0\nclientPortAddress=127.0.0.1\n",
+			       data_dir, data_dir),
+		      0);
+	cr_assert_eq(strncmp(buf, expected, strlen(expected)), 0, "%s", buf);
+	/* Printed once, in the block, not again with the rest. */
+	cr_assert_null(strstr(buf + strlen(expected), "initLimit="), "%s", buf);
+	cr_assert_null(strstr(buf + strlen(expected), "peerType="), "%s", buf);
+	cr_assert_null(strstr(buf + strlen(expected), "server."), "%s", buf);
+	cr_assert_null(strstr(buf, "myid"), "%s", buf);
+	free(expected);
+	free(buf);
+}
+
+Test(ensemble, usage_documents_myid)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	config_usage(out);
+	fclose(out);
+	cr_assert(strstr(buf, "--myid N"), "%s", buf);
 	free(buf);
 }
