@@ -32,6 +32,9 @@
 #define PENDING_MAX	  1024
 #define BATCH_BYTES_MAX	  (4u << 20) /* log bytes one pass may add */
 #define PENDING_BYTES_MAX (8u << 20) /* well below the log's own queue bound */
+/* Requests followers forwarded that wait for the next pass. */
+#define INBOX_MAX (1u << 16)
+#define SIDS	  256
 
 /* A session opened or closed by a batch, so a snapshot of an older version
  * can tell which sessions that version had. */
@@ -64,8 +67,16 @@ struct snap_job {
 	_Atomic bool done;
 };
 
+/* Deliveries for one follower's clients. */
+struct remote_out {
+	uint32_t sid;
+	struct jute_out d;
+};
+
 struct pending_batch {
 	int64_t zxid_last;
+	struct remote_out *remote;
+	size_t n_remote;
 	struct session_events sev;
 	size_t bytes;
 	struct tree_version *version; /* NULL: the batch changed nothing */
@@ -80,8 +91,17 @@ struct core_slot {
 	struct core_msg *building;
 };
 
+struct inbox {
+	struct seq_msg **v;
+	size_t head, len;
+};
+
 struct sequencer {
 	struct sequencer_config cfg;
+	enum seq_role role;
+	struct jute_out *remote[SIDS]; /* deliveries being built, per follower */
+	struct inbox inbox;
+	bool kill_all; /* the next batch drops every connection */
 	struct tree *tree;
 	struct session_table *sessions;
 	struct sm sm;
@@ -91,6 +111,7 @@ struct sequencer {
 	struct sm_log log;
 	int store_err;
 	size_t batch_bytes;
+	size_t batch_records; /* logged by the batch being built */
 	struct pending_batch pending[PENDING_MAX];
 	size_t pending_head, pending_len, pending_bytes;
 	int64_t zxid_published;
@@ -120,6 +141,7 @@ static void log_record(void *ctx, int64_t zxid, uint32_t type, const void *paylo
 		return;
 	}
 	seq->batch_bytes += len;
+	seq->batch_records++;
 }
 
 static void snapshot_start(struct sequencer *seq);
@@ -139,7 +161,10 @@ struct sequencer *sequencer_create(const struct sequencer_config *cfg)
 		return NULL;
 	seq->cfg = *cfg;
 	seq->tree = tree_create();
-	seq->sessions = session_table_create(0, wall_clock_ms());
+	seq->sessions = session_table_create(cfg->server_id, wall_clock_ms());
+	seq->inbox.v = calloc(INBOX_MAX, sizeof *seq->inbox.v);
+	if (!seq->inbox.v)
+		goto err;
 	seq->cores = calloc((size_t)cfg->cores, sizeof *seq->cores);
 	if (!seq->tree || !seq->sessions || !seq->cores)
 		goto err;
@@ -210,10 +235,21 @@ void sequencer_destroy(struct sequencer *seq)
 		}
 		free(p->msgs);
 		free(p->sev.e);
+		for (size_t r = 0; r < p->n_remote; r++)
+			jute_out_free(&p->remote[r].d);
+		free(p->remote);
 		if (p->version)
 			tree_version_discard(seq->tree, p->version);
 	}
 	free(seq->cores);
+	for (size_t i = 0; i < seq->inbox.len; i++)
+		free(seq->inbox.v[(seq->inbox.head + i) % INBOX_MAX]);
+	free(seq->inbox.v);
+	for (size_t i = 0; i < SIDS; i++)
+		if (seq->remote[i]) {
+			jute_out_free(seq->remote[i]);
+			free(seq->remote[i]);
+		}
 	acl_auth_clear(&seq->system.auth);
 	if (seq->storage)
 		seq->storage->ops->close(seq->storage);
@@ -255,8 +291,12 @@ void sequencer_report_gen(struct sequencer *seq, int core, uint64_t gen)
 
 /* ---- building a batch ---- */
 
+/* Open a batch unless one is open: followers' commits and replies arrive
+ * between passes and ride in the next one. */
 static void batch_begin(struct sequencer *seq)
 {
+	if (seq->shared)
+		return;
 	seq->shared = calloc(1, sizeof *seq->shared);
 	RK_ASSERT(seq->shared);
 	jute_out_init(&seq->shared->events, 0, SIZE_MAX / 2);
@@ -265,6 +305,15 @@ static void batch_begin(struct sequencer *seq)
 
 static struct jute_out *deliveries_of(struct sequencer *seq, int core)
 {
+	if (SEQ_CORE_IS_REMOTE((unsigned)core)) {
+		struct jute_out **r = &seq->remote[SEQ_REMOTE_SID(core)];
+		if (!*r) {
+			*r = calloc(1, sizeof **r);
+			RK_ASSERT(*r);
+			jute_out_init(*r, 0, SIZE_MAX / 2);
+		}
+		return *r;
+	}
 	struct core_slot *c = &seq->cores[core];
 	if (!c->building) {
 		c->building = calloc(1, sizeof *c->building);
@@ -283,6 +332,7 @@ static size_t dlv_begin(struct sequencer *seq, int core, enum delivery_kind kind
 	struct delivery *h = (struct delivery *)jute_reserve(d, sizeof *h);
 	RK_ASSERT(h);
 	*h = (struct delivery){.kind = (uint8_t)kind,
+			       .core = (uint16_t)core,
 			       .conn_ref = conn_ref,
 			       .session_id = session_id,
 			       .timeout_ms = timeout_ms};
@@ -325,7 +375,10 @@ static bool batch_empty(struct sequencer *seq)
 	for (int i = 0; i < seq->cfg.cores; i++)
 		if (seq->cores[i].building)
 			return false;
-	return true;
+	for (size_t i = 0; i < SIDS; i++)
+		if (seq->remote[i])
+			return false;
+	return !seq->kill_all;
 }
 
 static uint64_t gen_min_held(struct sequencer *seq)
@@ -361,6 +414,13 @@ static void release_head(struct sequencer *seq)
 	}
 	for (int i = 0; i < seq->cfg.cores; i++)
 		seq->cfg.wake(seq->cfg.wake_ctx, i);
+	for (size_t r = 0; r < p->n_remote; r++) {
+		if (seq->cfg.remote_deliver && p->remote[r].d.len)
+			seq->cfg.remote_deliver(seq->cfg.repl_ctx, p->remote[r].sid,
+						p->remote[r].d.buf, p->remote[r].d.len);
+		jute_out_free(&p->remote[r].d);
+	}
+	free(p->remote);
 	free(p->msgs);
 	free(p->sev.e);
 	seq->pending_bytes -= p->bytes;
@@ -371,6 +431,18 @@ static void release_head(struct sequencer *seq)
 /* The log failed under these batches: none of their changes become
  * visible, their watch events are dropped, and every reply they carry
  * turns into a refusal the cores send as ZSYSTEMERROR. */
+static void refuse_all(struct jute_out *d)
+{
+	for (size_t off = 0; off < d->len;) {
+		struct delivery *h = (struct delivery *)(d->buf + off);
+		if (h->kind == DLV_REPLY || h->kind == DLV_CLOSE)
+			h->kind = DLV_REFUSED;
+		else if (h->kind == DLV_CONNECTED)
+			h->session_id = 0, h->timeout_ms = -1;
+		off += (sizeof *h + h->len + 7) & ~(size_t)7;
+	}
+}
+
 static void fail_pending(struct sequencer *seq)
 {
 	while (seq->pending_len) {
@@ -378,17 +450,10 @@ static void fail_pending(struct sequencer *seq)
 		if (p->version)
 			tree_version_discard(seq->tree, p->version);
 		jute_out_reset(&p->shared->events);
-		for (int i = 0; i < seq->cfg.cores; i++) {
-			struct jute_out *d = &p->msgs[i]->deliveries;
-			for (size_t off = 0; off < d->len;) {
-				struct delivery *h = (struct delivery *)(d->buf + off);
-				if (h->kind == DLV_REPLY || h->kind == DLV_CLOSE)
-					h->kind = DLV_REFUSED;
-				else if (h->kind == DLV_CONNECTED)
-					h->session_id = 0, h->timeout_ms = -1;
-				off += (sizeof *h + h->len + 7) & ~(size_t)7;
-			}
-		}
+		for (int i = 0; i < seq->cfg.cores; i++)
+			refuse_all(&p->msgs[i]->deliveries);
+		for (size_t r = 0; r < p->n_remote; r++)
+			refuse_all(&p->remote[r].d);
 		release_head(seq);
 	}
 }
@@ -427,6 +492,32 @@ static void complete_durable(struct sequencer *seq)
 	}
 }
 
+/* Move the follower deliveries and a kill-all into the sealed batch. */
+static void take_remote(struct sequencer *seq, struct pending_batch *p)
+{
+	if (seq->kill_all) {
+		for (int i = 0; i < seq->cfg.cores; i++) {
+			struct jute_out *d = &p->msgs[i]->deliveries;
+			if (!d->cap)
+				jute_out_init(d, 0, SIZE_MAX / 2);
+			struct delivery *h = (struct delivery *)jute_reserve(d, sizeof *h);
+			RK_ASSERT(h);
+			*h = (struct delivery){.kind = DLV_KILL, .core = (uint16_t)i};
+		}
+		seq->kill_all = false;
+	}
+	for (size_t i = 0; i < SIDS; i++) {
+		if (!seq->remote[i])
+			continue;
+		struct remote_out *r = realloc(p->remote, (p->n_remote + 1) * sizeof *r);
+		RK_ASSERT(r);
+		p->remote = r;
+		r[p->n_remote++] = (struct remote_out){.sid = (uint32_t)i, .d = *seq->remote[i]};
+		free(seq->remote[i]);
+		seq->remote[i] = NULL;
+	}
+}
+
 /* Seal the batch: commit it to the store and queue it until durable. */
 static void batch_end(struct sequencer *seq)
 {
@@ -444,7 +535,9 @@ static void batch_end(struct sequencer *seq)
 				    .sev = seq->sev};
 	seq->sev = (struct session_events){0};
 	if (seq->sm.zxid != seq->zxid_frozen) {
-		int rc = seq->store_err ? 0 : seq->storage->ops->commit(seq->storage);
+		int rc = seq->store_err || !seq->batch_records
+			     ? 0
+			     : seq->storage->ops->commit(seq->storage);
 		if (rc) {
 			seq->store_err = rc;
 			log_error("txn log commit failed: %s; writes are no longer acknowledged",
@@ -462,6 +555,8 @@ static void batch_end(struct sequencer *seq)
 		RK_ASSERT(p->msgs[i]);
 		c->building = NULL;
 	}
+	take_remote(seq, p);
+	seq->batch_records = 0;
 	seq->pending_len++;
 	seq->pending_bytes += seq->batch_bytes;
 	seq->snap_log_bytes += seq->batch_bytes;
@@ -680,6 +775,8 @@ static void snapshot_reap(struct sequencer *seq, bool wait)
 		atomic_store(&seq->stats.snap_zxid, j->zxid);
 		atomic_store(&seq->stats.snap_duration_ms, (uint64_t)ms);
 		atomic_store(&seq->stats.snap_bytes, j->bytes);
+		if (seq->cfg.snapshot_done)
+			seq->cfg.snapshot_done(seq->cfg.repl_ctx, j->zxid);
 		if (j->oldest_kept_zxid >= 0) {
 			int rc = seq->storage->ops->purge_before(seq->storage, j->oldest_kept_zxid);
 			if (rc > 0)
@@ -864,8 +961,75 @@ static void handle_touch(struct sequencer *seq, const struct seq_msg *m, int64_t
 	}
 }
 
+/* ---- ensemble: followers forward, the leader answers through them ---- */
+
+/* Forwarded request (jute): int kind, int core, int conn_ref, long session,
+ * int xid, int op, int timeout_ms, long zxid_seen, long received_us,
+ * buffer body. */
+static int forward_msg(struct sequencer *seq, const struct seq_msg *m)
+{
+	struct jute_out o;
+	jute_out_init(&o, 64 + m->len, SIZE_MAX / 2);
+	jute_put_int(&o, (int32_t)m->kind);
+	jute_put_int(&o, m->core);
+	jute_put_int(&o, (int32_t)m->conn_ref);
+	jute_put_long(&o, (int64_t)m->session_id);
+	jute_put_int(&o, m->xid);
+	jute_put_int(&o, m->op);
+	jute_put_int(&o, m->timeout_ms);
+	jute_put_long(&o, m->zxid_seen);
+	jute_put_long(&o, m->received_us);
+	jute_put_buffer(&o, m->body, (int32_t)m->len);
+	int rc = o.err ? o.err : seq->cfg.forward(seq->cfg.repl_ctx, o.buf, o.len);
+	jute_out_free(&o);
+	return rc;
+}
+
+/* Not serving (or the leader is out of reach): the client goes elsewhere. */
+static void refuse_msg(struct sequencer *seq, const struct seq_msg *m)
+{
+	size_t at;
+	switch (m->kind) {
+	case SEQ_CONNECT:
+		at = dlv_begin(seq, m->core, DLV_CONNECTED, m->conn_ref, 0, 0);
+		dlv_end(seq, m->core, at);
+		break;
+	case SEQ_WRITE:
+	case SEQ_CLOSE: {
+		at = dlv_begin(seq, m->core, DLV_CLOSE, m->conn_ref, m->session_id, 0);
+		dlv_stamp(seq, m, at);
+		struct jute_out *d = deliveries_of(seq, m->core);
+		size_t f = proto_reply_begin(d, m->xid, seq->sm.zxid, ZCONNECTIONLOSS);
+		proto_frame_end(d, f);
+		dlv_end(seq, m->core, at);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+static void follower_msg(struct sequencer *seq, struct seq_msg *m)
+{
+	if (m->kind == SEQ_CONNECT && m->zxid_seen > seq->sm.zxid) {
+		log_warn("refusing session request: client has seen zxid 0x%lx, we are at 0x%lx",
+			 (long)m->zxid_seen, (long)seq->sm.zxid);
+		refuse_msg(seq, m);
+	} else if (forward_msg(seq, m)) {
+		refuse_msg(seq, m);
+	}
+	free(m);
+}
+
 static void handle_msg(struct sequencer *seq, struct seq_msg *m, int64_t now_ms)
 {
+	if (seq->role == SEQ_FOLLOWER)
+		return follower_msg(seq, m);
+	if (seq->role == SEQ_NOT_SERVING) {
+		refuse_msg(seq, m);
+		free(m);
+		return;
+	}
 	switch (m->kind) {
 	case SEQ_WRITE:
 		handle_write(seq, m, now_ms);
@@ -896,6 +1060,14 @@ bool sequencer_run(struct sequencer *seq, int64_t now_ms)
 		return false;
 	batch_begin(seq);
 	bool did = false;
+	for (size_t n = 0;
+	     n < DRAIN_PER_CORE_MAX && seq->inbox.len && seq->batch_bytes < BATCH_BYTES_MAX; n++) {
+		struct seq_msg *m = seq->inbox.v[seq->inbox.head];
+		seq->inbox.head = (seq->inbox.head + 1) % INBOX_MAX;
+		seq->inbox.len--;
+		handle_msg(seq, m, now_ms);
+		did = true;
+	}
 	for (int i = 0; i < seq->cfg.cores; i++) {
 		struct seq_msg *m;
 		for (int n = 0; n < DRAIN_PER_CORE_MAX && seq->batch_bytes < BATCH_BYTES_MAX &&
@@ -1000,10 +1172,13 @@ void sequencer_tick(struct sequencer *seq, int64_t now_ms)
 	if (!can_take_batch(seq))
 		return;
 	batch_begin(seq);
-	struct expire_ctx e = {seq, now_ms};
-	session_foreach_expired(seq->sessions, now_ms, expire_one, &e);
-	if (!atomic_load_explicit(&seq->stats.storage_failed, memory_order_relaxed))
-		sweep_containers(seq, now_ms);
+	/* Only the server that orders writes decides expiry and clean-up. */
+	if (seq->role == SEQ_STANDALONE || seq->role == SEQ_LEADER) {
+		struct expire_ctx e = {seq, now_ms};
+		session_foreach_expired(seq->sessions, now_ms, expire_one, &e);
+		if (!atomic_load_explicit(&seq->stats.storage_failed, memory_order_relaxed))
+			sweep_containers(seq, now_ms);
+	}
 	batch_end(seq);
 }
 
@@ -1098,4 +1273,123 @@ int sequencer_load_snapshot(struct sequencer *seq, char *err, size_t errlen)
 	log_info("loaded snapshot %s/%s at zxid 0x%lx", seq->cfg.snap_dir, img.name, (long)zxid);
 	snapfile_image_free(&img);
 	return 0;
+}
+
+/* ---- ensemble entry points ---- */
+
+enum seq_role sequencer_role(const struct sequencer *seq)
+{
+	return seq->role;
+}
+
+int64_t sequencer_zxid(const struct sequencer *seq)
+{
+	return seq->sm.zxid;
+}
+
+struct sequencer_stats *sequencer_stats_mut(struct sequencer *seq)
+{
+	return &seq->stats;
+}
+
+void sequencer_set_role(struct sequencer *seq, enum seq_role role, int64_t zxid_floor,
+			int64_t now_ms)
+{
+	if (role == SEQ_NOT_SERVING && seq->role != SEQ_NOT_SERVING) {
+		batch_begin(seq);
+		seq->kill_all = true;
+	}
+	if (role == SEQ_LEADER) {
+		if (seq->sm.zxid < zxid_floor)
+			seq->sm.zxid = zxid_floor;
+		/* As after a restart: every client gets a full timeout to find
+		 * us before its session expires. */
+		struct expire_ctx e = {seq, now_ms};
+		session_foreach(seq->sessions, restart_timeout, &e);
+		seq->container_next_ms = now_ms + seq->cfg.container_check_interval_ms;
+	}
+	seq->role = role;
+	atomic_store(&seq->stats.role, (int)role);
+}
+
+int sequencer_apply(struct sequencer *seq, int64_t zxid, uint32_t type, const void *payload,
+		    uint32_t len)
+{
+	batch_begin(seq);
+	struct jute_in in = jute_in_make(payload, len);
+	jute_get_long(&in); /* time */
+	int64_t id = jute_get_long(&in);
+	struct session *s = NULL;
+	if (type == TXN_CLOSE_SESSION && (s = session_find(seq->sessions, (uint64_t)id)))
+		sev_push(seq, false, s);
+	struct sm_sink sink = {.event = on_event, .ctx = seq};
+	int rc = sm_apply(&seq->sm, zxid, type, payload, len, &sink);
+	if (rc) {
+		log_error("committed txn 0x%lx (type %u) does not apply here: %d", (long)zxid, type,
+			  rc);
+		return rc;
+	}
+	if (type == TXN_CREATE_SESSION && (s = session_find(seq->sessions, (uint64_t)id)))
+		sev_push(seq, true, s);
+	return 0;
+}
+
+int sequencer_inject(struct sequencer *seq, uint32_t sid, const void *buf, size_t len)
+{
+	struct jute_in in = jute_in_make(buf, len);
+	int32_t kind = jute_get_int(&in);
+	int32_t core = jute_get_int(&in);
+	struct seq_msg h = {.kind = (enum seq_msg_kind)kind};
+	h.conn_ref = (uint32_t)jute_get_int(&in);
+	h.session_id = (uint64_t)jute_get_long(&in);
+	h.xid = jute_get_int(&in);
+	h.op = jute_get_int(&in);
+	h.timeout_ms = jute_get_int(&in);
+	h.zxid_seen = jute_get_long(&in);
+	h.received_us = jute_get_long(&in);
+	const uint8_t *body;
+	int32_t blen;
+	jute_get_buffer(&in, &body, &blen);
+	if (in.err || kind < 0 || kind >= SEQ_MSG_KIND_COUNT || core < 0 || core > 127 ||
+	    sid >= SIDS)
+		return -EBADMSG;
+	if (seq->inbox.len >= INBOX_MAX) {
+		log_warn("dropping a request forwarded by server %u: %u requests wait", sid,
+			 INBOX_MAX);
+		return -ENOBUFS;
+	}
+	size_t n = blen > 0 ? (size_t)blen : 0;
+	struct seq_msg *m = malloc(sizeof *m + n);
+	if (!m)
+		return -ENOMEM;
+	*m = h;
+	m->core = SEQ_REMOTE_CORE(sid, core);
+	m->len = (uint32_t)n;
+	memcpy(m->body, body, n);
+	seq->inbox.v[(seq->inbox.head + seq->inbox.len++) % INBOX_MAX] = m;
+	return 0;
+}
+
+void sequencer_remote_replies(struct sequencer *seq, const void *buf, size_t len)
+{
+	batch_begin(seq);
+	const uint8_t *p = buf;
+	for (size_t off = 0; off + sizeof(struct delivery) <= len;) {
+		struct delivery h;
+		memcpy(&h, p + off, sizeof h);
+		size_t rec = (sizeof h + h.len + 7) & ~(size_t)7;
+		if (h.len > len - off - sizeof h)
+			break;
+		int core = SEQ_REMOTE_LOCAL(h.core);
+		if (core < seq->cfg.cores) {
+			h.core = (uint16_t)core;
+			size_t at = dlv_begin(seq, core, (enum delivery_kind)h.kind, h.conn_ref,
+					      h.session_id, h.timeout_ms);
+			struct jute_out *d = deliveries_of(seq, core);
+			((struct delivery *)(d->buf + at))->received_us = h.received_us;
+			memcpy(jute_reserve(d, h.len), p + off + sizeof h, h.len);
+			dlv_end(seq, core, at);
+		}
+		off += rec > len - off ? len - off : rec;
+	}
 }

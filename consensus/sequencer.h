@@ -49,6 +49,22 @@ struct seq_msg {
 	uint8_t body[];
 };
 
+/* A session whose client is connected to follower sid's core is owned by
+ * this pseudo-core on the leader (sid < 256, core < 128). */
+#define SEQ_REMOTE_CORE(sid, core) ((uint16_t)(0x8000u | (uint32_t)(sid) << 7 | (uint32_t)(core)))
+#define SEQ_CORE_IS_REMOTE(c)	   (((c)&0x8000u) != 0)
+#define SEQ_REMOTE_SID(c)	   (((uint32_t)(c) >> 7) & 0xffu)
+#define SEQ_REMOTE_LOCAL(c)	   ((uint16_t)((c)&0x7fu))
+
+/* What the sequencer does with client requests. */
+enum seq_role {
+	SEQ_STANDALONE = 0, /* applies them; the log is its own */
+	SEQ_LEADER,	    /* applies them; batches go through atomic broadcast */
+	SEQ_FOLLOWER,	    /* forwards them to the leader, applies its commits */
+	SEQ_NOT_SERVING,    /* electing or syncing: refuses clients */
+	SEQ_ROLE_COUNT,
+};
+
 enum delivery_kind {
 	DLV_REPLY = 0, /* send frame to the session's connection */
 	DLV_CONNECTED, /* ConnectResponse for conn_ref; session_id 0 = refused */
@@ -60,10 +76,13 @@ enum delivery_kind {
 	DLV_KIND_COUNT,
 };
 
-/* Records in core_msg.deliveries: this header, then len frame bytes. */
+/* Records in core_msg.deliveries: this header, then len frame bytes.
+ * session_id 0 in a DLV_KILL: drop every client connection (the server
+ * stopped serving: it lost its leader or is syncing). */
 struct delivery {
 	uint8_t kind;
-	uint8_t pad[3];
+	uint8_t pad;
+	uint16_t core; /* the core, or SEQ_REMOTE_CORE of a follower's */
 	uint32_t conn_ref;
 	uint64_t session_id;
 	uint32_t len;
@@ -113,6 +132,15 @@ struct sequencer_config {
 	/* Wake core i after its inbound ring got messages. */
 	void (*wake)(void *ctx, int core);
 	void *wake_ctx;
+	/* Ensemble only (NULL standalone), on the sequencer's thread: a
+	 * follower's requests for the leader (-errno when there is none), the
+	 * leader's replies for follower sid's clients, and a snapshot that
+	 * reached disk. */
+	int (*forward)(void *ctx, const void *buf, size_t len);
+	void (*remote_deliver)(void *ctx, uint32_t sid, const void *buf, size_t len);
+	void (*snapshot_done)(void *ctx, int64_t zxid);
+	void *repl_ctx;
+	uint8_t server_id; /* top byte of the session ids this server creates */
 };
 
 struct sequencer;
@@ -144,6 +172,23 @@ void sequencer_msg_done(struct core_msg *m);
 /* The generation of the version core now reads (its quiescent state). */
 void sequencer_report_gen(struct sequencer *seq, int core, uint64_t gen);
 
+/* Ensemble, on the sequencer's thread. A new role kills every client
+ * connection when it stops serving; a leader's next zxid is at least
+ * zxid_floor, and its sessions' timeouts restart from now_ms. */
+void sequencer_set_role(struct sequencer *seq, enum seq_role role, int64_t zxid_floor,
+			int64_t now_ms);
+enum seq_role sequencer_role(const struct sequencer *seq);
+/* Apply one committed txn from the leader: its watch events fire and the
+ * next pass publishes it. Returns 0 or -EBADMSG. */
+int sequencer_apply(struct sequencer *seq, int64_t zxid, uint32_t type, const void *payload,
+		    uint32_t len);
+/* Leader: a request follower sid forwarded (cfg.forward's bytes). */
+int sequencer_inject(struct sequencer *seq, uint32_t sid, const void *buf, size_t len);
+/* Follower: the leader's deliveries for our cores (remote_deliver's). */
+void sequencer_remote_replies(struct sequencer *seq, const void *buf, size_t len);
+/* The last zxid applied to the working tree. */
+int64_t sequencer_zxid(const struct sequencer *seq);
+
 /* Sequencer side: process what the rings hold; true if it did work. */
 bool sequencer_run(struct sequencer *seq, int64_t now_ms);
 /* Periodic: expire sessions whose deadline passed. */
@@ -160,7 +205,16 @@ struct sequencer_stats {
 	_Atomic int64_t snap_zxid;	   /* newest snapshot written or loaded */
 	_Atomic uint64_t snap_duration_ms; /* how long the last one took */
 	_Atomic uint64_t snap_bytes;
+	/* Ensemble (set by the replication layer). */
+	_Atomic int role;      /* enum seq_role */
+	_Atomic int zab_state; /* enum zab_state, -1 standalone */
+	_Atomic uint32_t epoch;
+	_Atomic uint32_t leader_sid;
+	_Atomic uint32_t followers;
+	_Atomic uint32_t synced_followers;
 };
+/* Writable view for the replication layer (same thread as the sequencer). */
+struct sequencer_stats *sequencer_stats_mut(struct sequencer *seq);
 const struct sequencer_stats *sequencer_stats(const struct sequencer *seq);
 
 #endif

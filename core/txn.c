@@ -953,7 +953,7 @@ static bool replay_applies(struct txn_ctx *c, const struct txn_op *t)
 	return !is_normal_ephemeral(t->owner) || session_find(c->sm->sessions, (uint64_t)t->owner);
 }
 
-static int replay_op(struct txn_ctx *c, uint32_t type, struct jute_in *in)
+static int replay_op(struct txn_ctx *c, uint32_t type, struct jute_in *in, struct sm_sink *sink)
 {
 	struct txn_op t = {0};
 	const char *path;
@@ -1000,12 +1000,18 @@ static int replay_op(struct txn_ctx *c, uint32_t type, struct jute_in *in)
 	if (rc == 0 && !replay_applies(c, &t))
 		rc = -EBADMSG;
 	if (rc == 0)
-		apply_op(c, &t, NULL, NULL);
+		apply_op(c, &t, sink, NULL);
 	op_release(&t);
 	return rc;
 }
 
 int sm_replay(struct sm *sm, int64_t zxid, uint32_t type, const void *payload, uint32_t len)
+{
+	return sm_apply(sm, zxid, type, payload, len, NULL);
+}
+
+int sm_apply(struct sm *sm, int64_t zxid, uint32_t type, const void *payload, uint32_t len,
+	     struct sm_sink *sink)
 {
 	struct jute_in in = jute_in_make(payload, len);
 	int64_t time_ms = jute_get_long(&in);
@@ -1036,20 +1042,20 @@ int sm_replay(struct sm *sm, int64_t zxid, uint32_t type, const void *payload, u
 		sm->zxid = zxid - 1; /* sm_close_session assigns this zxid again */
 		struct sm_log *log = sm->log;
 		sm->log = NULL;
-		sm_close_session(sm, s, time_ms, NULL);
+		sm_close_session(sm, s, time_ms, sink);
 		sm->log = log;
 		return 0;
 	}
 	case TXN_MULTI: {
 		int32_t n = jute_get_vector_len(&in, 8);
 		for (int32_t i = 0; i < n && !in.err; i++) {
-			int rc = replay_op(&c, (uint32_t)jute_get_int(&in), &in);
+			int rc = replay_op(&c, (uint32_t)jute_get_int(&in), &in, sink);
 			if (rc)
 				return rc;
 		}
 		return in.err ? -EBADMSG : 0;
 	}
 	default:
-		return replay_op(&c, type, &in);
+		return replay_op(&c, type, &in, sink);
 	}
 }

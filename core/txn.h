@@ -71,6 +71,10 @@ struct session *sm_open_session(struct sm *sm, int32_t timeout_ms, uint16_t core
 /* Apply one logged txn during recovery (no events, no replies). Returns 0
  * or -EBADMSG for a record that does not decode or does not apply. */
 int sm_replay(struct sm *sm, int64_t zxid, uint32_t type, const void *payload, uint32_t len);
+/* Apply one txn another server ordered (a follower applying the leader's
+ * commits): as sm_replay, and the watch events go to sink. */
+int sm_apply(struct sm *sm, int64_t zxid, uint32_t type, const void *payload, uint32_t len,
+	     struct sm_sink *sink);
 
 /* ephemeralOwner encodings (ZooKeeper's EphemeralType): a container, or a
  * TTL node (then *ttl_ms, if not NULL, gets its TTL). */
