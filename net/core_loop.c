@@ -51,6 +51,8 @@ enum op {
 	OP_WAKE,       /* msg_ring from another core: look at the rings */
 	OP_MSG_SENT,   /* our msg_ring went out; nothing to do */
 	OP_STORAGE,    /* the txn log's eventfd: I/O finished (core 0) */
+	OP_PEER,       /* the ensemble's eventfd: peer traffic (core 0) */
+	OP_PEER_TIMER, /* the ensemble's timers (core 0) */
 	OP_COUNT,
 };
 
@@ -110,6 +112,7 @@ struct core {
 	const struct tree_version *v;
 	struct core_stats *stats;
 	struct __kernel_timespec ts;
+	struct __kernel_timespec peer_ts;
 	bool wake_seq;
 	bool blocked;	    /* a session waits for space in the sequencer's ring */
 	bool accept_paused; /* accept failed; the timer re-arms it */
@@ -749,8 +752,17 @@ static void deliver_events(struct core *c, const struct jute_out *ev)
 	}
 }
 
+/* session_id 0: every client connection (the server stopped serving). */
 static void kill_session(struct core *c, uint64_t session_id, uint32_t keep_ref)
 {
+	if (session_id == 0) {
+		for (uint32_t i = 0; i < CONNS_MAX; i++) {
+			struct conn *k = &c->conns[i];
+			if (k->state != CONN_FREE && k->state != CONN_CLOSING)
+				conn_close(c, k, "this server is not serving (no leader)");
+		}
+		return;
+	}
 	for (uint32_t i = 0; i < CONNS_MAX; i++) {
 		struct conn *k = &c->conns[i];
 		if (k->state == CONN_ACTIVE && k->session_id == session_id &&
@@ -963,6 +975,37 @@ static void on_storage_ready(struct core *c, struct io_uring_cqe *cqe)
 		arm_storage_poll(c);
 }
 
+/* The ensemble's transport and timers run on core 0, like the sequencer:
+ * its eventfd is polled here and its clock ticks every PEER_TICK_MS. */
+#define PEER_TICK_MS 20
+
+static void arm_peer_poll(struct core *c)
+{
+	struct io_uring_sqe *sqe = get_sqe(c);
+	io_uring_prep_poll_multishot(sqe, c->srv->peer_fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_PEER, 0, 0));
+}
+
+static void arm_peer_timer(struct core *c)
+{
+	c->peer_ts.tv_sec = 0;
+	c->peer_ts.tv_nsec = PEER_TICK_MS * 1000000L;
+	struct io_uring_sqe *sqe = get_sqe(c);
+	io_uring_prep_timeout(sqe, &c->peer_ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_PEER_TIMER, 0, 0));
+}
+
+static void on_peer_cqe(struct core *c, struct io_uring_cqe *cqe, bool timer)
+{
+	c->srv->peer_poll(c->srv, mono_ms(), timer);
+	if (atomic_load(&c->srv->stop))
+		return;
+	if (timer)
+		arm_peer_timer(c);
+	else if (!(cqe->flags & IORING_CQE_F_MORE))
+		arm_peer_poll(c);
+}
+
 /* Out of descriptors (or another accept error): say so once, and stop
  * accepting until the next timer tick instead of spinning on the error. */
 static void on_accept_cqe(struct core *c, struct io_uring_cqe *cqe)
@@ -1024,6 +1067,10 @@ static void handle_cqe(struct core *c, struct io_uring_cqe *cqe)
 		break;
 	case OP_STORAGE:
 		on_storage_ready(c, cqe);
+		break;
+	case OP_PEER:
+	case OP_PEER_TIMER:
+		on_peer_cqe(c, cqe, op == OP_PEER_TIMER);
 		break;
 	case OP_COUNT:
 		RK_ASSERT(!"bad user_data");
@@ -1136,6 +1183,10 @@ int core_run(struct core *c)
 	arm_timer(c);
 	if (c->id == 0)
 		arm_storage_poll(c);
+	if (c->id == 0 && c->srv->peer_poll) {
+		arm_peer_poll(c);
+		arm_peer_timer(c);
+	}
 	bool busy = false;
 	while (!atomic_load_explicit(&c->srv->stop, memory_order_relaxed)) {
 		if (busy)

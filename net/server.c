@@ -17,6 +17,7 @@
 
 #include "core/log.h"
 #include "net/core_loop.h"
+#include "net/ensemble.h"
 #include "storage/storage.h"
 #include "storage/wal.h"
 
@@ -128,8 +129,9 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Recover the tree and sessions from the txn log, then keep logging to it. */
-static int open_log(const struct config *cfg, struct sequencer *seq)
+/* Recover the tree and sessions from the txn log, then keep logging to it
+ * (in an ensemble through the replica, which also learns the history). */
+static int open_log(const struct config *cfg, struct sequencer *seq, struct replica *repl)
 {
 	char dir[CONFIG_PATH_MAX + 16];
 	snprintf(dir, sizeof dir, "%s/txnlog", cfg->data_log_dir);
@@ -159,13 +161,41 @@ static int open_log(const struct config *cfg, struct sequencer *seq)
 	}
 	wc.segment_bytes = seg;
 	int64_t t0 = mono_ms();
-	struct storage *st = storage_wal_open(&wc, sequencer_replay, seq, err, sizeof err);
+	struct storage *st = repl ? storage_wal_open(&wc, replica_replay, repl, err, sizeof err)
+				  : storage_wal_open(&wc, sequencer_replay, seq, err, sizeof err);
 	if (!st) {
 		log_error("cannot open the txn log: %s", err);
 		return -EIO;
 	}
-	sequencer_attach_storage(seq, st, mono_ms());
+	sequencer_attach_storage(seq, repl ? replica_storage(repl, st) : st, mono_ms());
 	log_info("txn log %s opened in %ld ms", dir, (long)(mono_ms() - t0));
+	if (repl && (rc = replica_start(repl, mono_ms(), err, sizeof err)))
+		log_error("%s", err);
+	return rc;
+}
+
+static void peer_poll_hook(struct server *srv, int64_t now_ms, bool timer)
+{
+	ensemble_poll(srv->ens, now_ms, timer);
+}
+
+/* An ensemble member: the transport and replica, hooked into the
+ * sequencer's config. */
+static int join_ensemble(struct server *srv, struct sequencer_config *sc)
+{
+	char err[512];
+	srv->ens = ensemble_create(srv->cfg, sc->snap_dir, err, sizeof err);
+	if (!srv->ens) {
+		log_error("cannot join the ensemble: %s", err);
+		return -EINVAL;
+	}
+	sc->forward = replica_forward_hook;
+	sc->remote_deliver = replica_deliver_hook;
+	sc->snapshot_done = replica_snapshot_hook;
+	sc->repl_ctx = ensemble_replica(srv->ens);
+	sc->server_id = (uint8_t)srv->cfg->my_id;
+	srv->peer_fd = ensemble_wait_fd(srv->ens);
+	srv->peer_poll = peer_poll_hook;
 	return 0;
 }
 
@@ -216,10 +246,16 @@ int server_run(const struct config *cfg)
 	    .wake = core_wake,
 	    .wake_ctx = srv,
 	};
+	if (config_is_ensemble(cfg) && (rc = join_ensemble(srv, &sc)))
+		goto out;
+	rc = -ENOMEM;
 	srv->seq = sequencer_create(&sc);
 	if (!srv->seq)
 		goto out;
-	rc = open_log(cfg, srv->seq);
+	struct replica *repl = srv->ens ? ensemble_replica(srv->ens) : NULL;
+	if (repl)
+		replica_bind(repl, srv->seq);
+	rc = open_log(cfg, srv->seq, repl);
 	if (rc)
 		goto out;
 	rc = -ENOMEM;
@@ -262,6 +298,7 @@ out:
 		close(fds[i]);
 	if (srv) {
 		sequencer_destroy(srv->seq);
+		ensemble_destroy(srv->ens);
 		free(srv->core);
 		free(srv->ring_fds);
 		free(srv->stats);

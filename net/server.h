@@ -47,6 +47,11 @@ struct server {
 	_Atomic bool stop;
 	int64_t start_ms;
 	int bound_port; /* the port actually bound (clientPort 0 picks one) */
+	/* Ensemble (NULL standalone): core 0 calls peer_poll when peer_fd is
+	 * readable (timer false) and every few ms (timer true). */
+	void (*peer_poll)(struct server *srv, int64_t now_ms, bool timer);
+	int peer_fd;
+	struct ensemble *ens;
 };
 
 int server_run(const struct config *cfg);
