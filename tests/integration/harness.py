@@ -283,6 +283,240 @@ class ServerTestCase(unittest.TestCase):
         return c
 
 
+def free_ports(count):
+    """count distinct free 127.0.0.1 ports: all are held until all are
+    picked, so none repeats."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def fourlw(port, word, timeout_s=2.0):
+    """A four-letter word's answer, or "" when the server does not answer."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as s:
+            s.sendall(word.encode())
+            out = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return out.decode(errors="replace")
+                out += chunk
+    except OSError:
+        return ""
+
+
+class ClusterMember(Server):
+    """Server i of a Cluster: a Server whose zoo.cfg the Cluster writes and
+    that is ready when it answers ruok (an ensemble member accepts sessions
+    only once it is in a quorum, which wait_quorum checks)."""
+
+    def __init__(self, cluster, i):
+        # Not Server.__init__: the Cluster chooses the ports and dirs.
+        self.target = cluster.target
+        self.tick_ms = cluster.tick_ms
+        self.id = i
+        self.port = cluster.client_ports[i]
+        self.dir = os.path.join(cluster.dir, "s%d" % i)
+        self.data_dir = os.path.join(self.dir, "data")
+        os.makedirs(self.data_dir)
+        self.cfg = os.path.join(self.dir, "zoo.cfg")
+        self.log_path = os.path.join(self.dir, "server.log")
+        self.proc = None
+        self.stopping = False
+        self.died = []
+        with open(os.path.join(self.data_dir, "myid"), "w") as f:
+            f.write("%d\n" % i)
+
+    def command(self):
+        cmd = super().command()
+        if self.target == "zookeeper":  # the ensemble's main class
+            cmd[cmd.index("org.apache.zookeeper.server.ZooKeeperServerMain")] = \
+                "org.apache.zookeeper.server.quorum.QuorumPeerMain"
+        return cmd
+
+    def wait_ready(self):
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while fourlw(self.port, "ruok") != "imok":
+            if self.proc.poll() is not None:
+                raise RuntimeError("server %d exited with %s during startup:\n%s"
+                                   % (self.id, self.proc.returncode, self.log_tail()))
+            if time.monotonic() > deadline:
+                raise RuntimeError("server %d did not answer ruok after %.0f s:\n%s"
+                                   % (self.id, START_TIMEOUT_S, self.log_tail()))
+            time.sleep(0.1)
+
+    def destroy(self):
+        # The Cluster owns the directory; it removes it in its destroy().
+        self.stop()
+        _live.discard(self)
+
+
+class Cluster:
+    """An ensemble of n servers on 127.0.0.1, numbered 1..n as in server.N;
+    the last `observers` of them are observers. Each has its own dir (zoo.cfg,
+    data/myid, server.log) under one temp dir, and every zoo.cfg lists all of
+    them, in ZooKeeper 3.5+ syntax, so the same files drive Ringkeeper and
+    Apache ZooKeeper's QuorumPeerMain (RK_TARGET=zookeeper). Stopped at exit
+    like Server; RK_KEEP_DATA=1 keeps the dirs and logs."""
+
+    def __init__(self, n, observers=0, tick_ms=200, init_limit=10, sync_limit=5,
+                 target=None):
+        if n < 1 or observers < 0 or (observers and n - observers < 2):
+            # ZooKeeper refuses observers beside fewer than 2 participants.
+            raise ValueError("need n >= 1, and 2 participants besides any observers")
+        self.target = target or TARGET
+        self.tick_ms = tick_ms
+        self.ids = list(range(1, n + 1))
+        self.observer_ids = set(self.ids[n - observers:])
+        ports = free_ports(3 * n)
+        self.client_ports = dict(zip(self.ids, ports[0::3]))
+        self.quorum_ports = dict(zip(self.ids, ports[1::3]))
+        self.election_ports = dict(zip(self.ids, ports[2::3]))
+        self.dir = tempfile.mkdtemp(prefix="rk-cluster-")
+        self.members = {i: ClusterMember(self, i) for i in self.ids}
+        lines = ["tickTime=%d" % tick_ms,
+                 "initLimit=%d" % init_limit,
+                 "syncLimit=%d" % sync_limit,
+                 "clientPortAddress=127.0.0.1",
+                 "maxClientCnxns=0",
+                 "4lw.commands.whitelist=*",
+                 "admin.enableServer=false"]
+        for i in self.ids:
+            lines.append("server.%d=127.0.0.1:%d:%d%s;127.0.0.1:%d" % (
+                i, self.quorum_ports[i], self.election_ports[i],
+                ":observer" if i in self.observer_ids else "", self.client_ports[i]))
+        for i, m in self.members.items():
+            with open(m.cfg, "w") as f:
+                f.write("dataDir=%s\nclientPort=%d\n" % (m.data_dir, m.port))
+                if i in self.observer_ids:  # as ZooKeeper's docs ask of observers
+                    f.write("peerType=observer\n")
+                f.write("\n".join(lines) + "\n")
+        _live.add(self)
+
+    @property
+    def hosts(self):
+        return self.connect_string()
+
+    def connect_string(self, ids=None):
+        return ",".join(self.members[i].hosts for i in (ids or self.ids))
+
+    def start(self):
+        """Starts every server, then waits until each answers ruok."""
+        for m in self.members.values():
+            if m.proc is None:
+                self._spawn(m)
+        try:
+            for m in self.members.values():
+                m.wait_ready()
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self, m):
+        # Server.start without its wait, so an ensemble's members come up
+        # together: each waits for the others to elect a leader.
+        log = open(m.log_path, "ab")
+        m.proc = subprocess.Popen(m.command(), stdin=subprocess.DEVNULL, stdout=log,
+                                  stderr=subprocess.STDOUT, cwd=m.dir)
+        log.close()
+        threading.Thread(target=m._watch, args=(m.proc,), daemon=True).start()
+        _live.add(m)
+
+    def start_one(self, i):
+        """Starts server i again with its config and data; waits for ruok."""
+        if not self.running(i):
+            self.members[i].start()
+        return self
+
+    def stop_one(self, i, kill=False):
+        """SIGTERM (SIGKILL with kill=True) server i, escalating after 10 s."""
+        self.members[i].stop(kill=kill)
+
+    def kill(self, i):
+        self.stop_one(i, kill=True)
+
+    def stop(self):
+        """Stops every server (SIGTERM, as Server.stop)."""
+        for m in self.members.values():
+            m.stop()
+
+    def running(self, i):
+        proc = self.members[i].proc
+        return proc is not None and proc.poll() is None
+
+    def fourlw(self, i, word):
+        return fourlw(self.client_ports[i], word)
+
+    def mode(self, i):
+        """"leader", "follower", "observer", "standalone" from srvr, or None
+        when server i does not answer or does not serve."""
+        for line in self.fourlw(i, "srvr").splitlines():
+            if line.startswith("Mode: "):
+                return line[len("Mode: "):].strip()
+        return None
+
+    def modes(self):
+        return {i: self.mode(i) if self.running(i) else "down" for i in self.ids}
+
+    def leader(self, timeout=None):
+        """The id of the one running server whose mode is leader, waiting up
+        to timeout (RK_START_TIMEOUT) seconds for there to be one."""
+        def one_leader():
+            leaders = [i for i in self.ids if self.running(i) and self.mode(i) == "leader"]
+            return leaders[0] if len(leaders) == 1 else None
+        found = wait_until(one_leader, START_TIMEOUT_S if timeout is None else timeout, 0.1)
+        if found is None:
+            raise TimeoutError("no single leader: %s\n%s" % (self.modes(), self.log_tails()))
+        return found
+
+    def wait_quorum(self, timeout=None):
+        """Waits until one running server leads and every other running one
+        follows (participants) or observes (observers); returns the leader."""
+        def settled():
+            modes = {i: self.mode(i) for i in self.ids if self.running(i)}
+            leaders = [i for i, m in modes.items() if m == "leader"]
+            if len(leaders) != 1:
+                return None
+            for i, m in modes.items():
+                want = "observer" if i in self.observer_ids else "follower"
+                if i != leaders[0] and m != want:
+                    return None
+            return leaders[0]
+        found = wait_until(settled, START_TIMEOUT_S if timeout is None else timeout, 0.1)
+        if found is None:
+            raise TimeoutError("no quorum: %s\n%s" % (self.modes(), self.log_tails()))
+        return found
+
+    def log_tail(self, i, n=30):
+        return self.members[i].log_tail(n)
+
+    def log_tails(self, n=15):
+        return "".join("--- server %d log tail:\n%s" % (i, self.log_tail(i, n))
+                       for i in self.ids)
+
+    def problems(self):
+        """Each member's Server.problems(), prefixed with its id."""
+        return ["server %d: %s" % (i, p) for i, m in self.members.items()
+                for p in m.problems()]
+
+    def destroy(self):
+        self.stop()
+        for m in self.members.values():
+            _live.discard(m)
+        _live.discard(self)
+        if not os.environ.get("RK_KEEP_DATA"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class TcpProxy:
     """Forwards 127.0.0.1:port to the server; cut() drops every connection
     through it at once, as a network fault would, and the proxy keeps
