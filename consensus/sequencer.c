@@ -75,6 +75,7 @@ struct remote_out {
 
 struct pending_batch {
 	int64_t zxid_last;
+	uint64_t txns;
 	struct remote_out *remote;
 	size_t n_remote;
 	struct session_events sev;
@@ -120,7 +121,10 @@ struct sequencer {
 	struct session_events sev; /* of the batch being built */
 	struct snap_job *snap;	   /* the snapshot being written, or NULL */
 	_Atomic uint64_t snap_gen; /* generation it holds; UINT64_MAX if none */
-	int64_t snap_next_zxid;	   /* take one once published reaches this */
+	/* Txns published since the last snapshot, and how many make the next
+	 * one due (counted, not read off zxids: a new epoch jumps them). */
+	uint64_t snap_txns, snap_txns_due;
+	uint64_t batch_txns;
 	uint64_t snap_log_bytes;   /* logged since the last one started */
 	int64_t container_next_ms; /* next look for empty containers / old TTLs */
 	struct session system;	   /* deletes containers and TTL nodes; super */
@@ -142,6 +146,7 @@ static void log_record(void *ctx, int64_t zxid, uint32_t type, const void *paylo
 	}
 	seq->batch_bytes += len;
 	seq->batch_records++;
+	seq->batch_txns++;
 }
 
 static void snapshot_start(struct sequencer *seq);
@@ -482,6 +487,7 @@ static void complete_durable(struct sequencer *seq)
 			tree_publish_version(seq->tree, p->version);
 			seq->zxid_published = p->version->zxid;
 		}
+		seq->snap_txns += p->txns;
 		release_head(seq);
 		did = true;
 	}
@@ -530,6 +536,7 @@ static void batch_end(struct sequencer *seq)
 	    &seq->pending[(seq->pending_head + seq->pending_len) % PENDING_MAX];
 	RK_ASSERT(seq->pending_len < PENDING_MAX);
 	*p = (struct pending_batch){.zxid_last = seq->sm.zxid,
+				    .txns = seq->batch_txns,
 				    .shared = seq->shared,
 				    .bytes = seq->batch_bytes,
 				    .sev = seq->sev};
@@ -557,6 +564,7 @@ static void batch_end(struct sequencer *seq)
 	}
 	take_remote(seq, p);
 	seq->batch_records = 0;
+	seq->batch_txns = 0;
 	seq->pending_len++;
 	seq->pending_bytes += seq->batch_bytes;
 	seq->snap_log_bytes += seq->batch_bytes;
@@ -720,7 +728,8 @@ static int64_t mono_now_ms(void)
 static void schedule_next_snapshot(struct sequencer *seq)
 {
 	int64_t half = seq->cfg.snap_count / 2 > 0 ? seq->cfg.snap_count / 2 : 1;
-	seq->snap_next_zxid = seq->zxid_published + half + (int64_t)(random() % half);
+	seq->snap_txns = 0;
+	seq->snap_txns_due = (uint64_t)(half + (int64_t)(random() % half));
 }
 
 static void snapshot_start(struct sequencer *seq)
@@ -728,7 +737,7 @@ static void snapshot_start(struct sequencer *seq)
 	bool by_size = seq->cfg.snap_bytes_limit > 0 &&
 		       seq->snap_log_bytes >= (uint64_t)seq->cfg.snap_bytes_limit;
 	if (!seq->cfg.snap_dir || !seq->cfg.snap_dir[0] || seq->snap ||
-	    (seq->zxid_published < seq->snap_next_zxid && !by_size))
+	    (seq->snap_txns < seq->snap_txns_due && !by_size))
 		return;
 	struct snap_job *j = calloc(1, sizeof *j);
 	if (!j)
@@ -1331,6 +1340,7 @@ int sequencer_apply(struct sequencer *seq, int64_t zxid, uint32_t type, const vo
 	}
 	if (type == TXN_CREATE_SESSION && (s = session_find(seq->sessions, (uint64_t)id)))
 		sev_push(seq, true, s);
+	seq->batch_txns++;
 	return 0;
 }
 

@@ -138,6 +138,7 @@ struct zab {
 	enum follow_phase fphase;
 	int64_t deadline_ms, heard_ms, resend_at;
 	int64_t newleader_zxid;
+	int64_t snap_prev; /* newest snapshot the host reported */
 	uint8_t *snap_buf;
 	size_t snap_len;
 	/* Leading. */
@@ -802,7 +803,7 @@ static void send_snap(struct zab *z, size_t to)
 	const void *buf;
 	size_t len = 0;
 	int64_t zxid = 0;
-	if (z->env.snap_read(z->env.ctx, &buf, &len, &zxid) || !len || zxid != z->h.base) {
+	if (z->env.snap_read(z->env.ctx, &buf, &len, &zxid) || !len || !hist_has(&z->h, zxid)) {
 		log_error("zab: server %u needs a snapshot and ours at 0x%lx cannot be read",
 			  z->m[to].sid, (long)z->h.base);
 		z->env.disconnect(z->env.ctx, z->m[to].sid);
@@ -1117,6 +1118,7 @@ void zab_begin(struct zab *z, const struct zab_start *st, int64_t now_ms)
 	z->accepted_epoch = st->accepted_epoch;
 	z->current_epoch = st->current_epoch;
 	z->h.base = st->snap_zxid;
+	z->snap_prev = st->snap_zxid;
 	if (z->last < st->snap_zxid)
 		z->last = st->snap_zxid;
 	z->applied = st->applied_zxid;
@@ -1213,9 +1215,13 @@ void zab_tick(struct zab *z, int64_t now_ms)
 	}
 }
 
+/* History goes back to the snapshot before the newest: a server that fell
+ * behind by less than a snapshot interval gets a DIFF, not a SNAP. */
 void zab_snapshot_done(struct zab *z, int64_t zxid)
 {
-	int64_t upto = zxid < z->applied ? zxid : z->applied;
+	int64_t prev = z->snap_prev;
+	z->snap_prev = zxid;
+	int64_t upto = prev < z->applied ? prev : z->applied;
 	while (z->h.len && hist_at(&z->h, 0)->zxid <= upto)
 		hist_pop_front(&z->h);
 	if (upto > z->h.base)
