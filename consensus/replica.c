@@ -261,6 +261,8 @@ static int64_t ad_durable_zxid(struct storage *st)
 {
 	struct replica *r = of_adapter(st);
 	int64_t d = r->wal->ops->durable_zxid(r->wal);
+	if (d < 0 && zab_state(r->zab) == ZAB_LEADING)
+		env_restart(r, "our txn log failed: another server must lead");
 	if (d < 0)
 		return d;
 	int64_t c = zab_commit_zxid(r->zab);

@@ -448,6 +448,9 @@ static void on_notify(struct zab *z, size_t from, struct jute_in *in, int64_t no
 	if (z->state != ZAB_LOOKING) {
 		if (st == ZAB_LOOKING)
 			send_notify(z, from);
+		else if (z->state != ZAB_LEADING && from == z->leader && z->fphase == FP_INFO &&
+			 st != ZAB_LEADING)
+			enter_looking(z, now_ms, "the server we chose does not lead");
 		return;
 	}
 	if (z->failed)
@@ -1176,6 +1179,8 @@ void zab_receive(struct zab *z, uint32_t sid, const uint8_t *buf, size_t len, in
 	}
 	if (z->state == ZAB_LEADING)
 		leader_frame(z, (size_t)from, (enum frame_type)t, epoch, &in, now_ms);
+	else if (t == F_FOLLOWERINFO && z->state != ZAB_LOOKING)
+		send_notify(z, (size_t)from); /* it chose us, but we follow another */
 	else if ((z->state == ZAB_FOLLOWING || z->state == ZAB_OBSERVING) &&
 		 (size_t)from == z->leader)
 		on_leader_frame(z, (enum frame_type)t, epoch, &in, now_ms);
