@@ -30,7 +30,7 @@
 
 #define NOTIFY_EVERY_MS	    100
 #define NOTIFY_MAX_MS	    1000
-#define INFO_RESEND_MS	    100
+#define INFO_RESEND_MS	    25
 #define CHUNK_BYTES	    (1u << 20) /* sync data per frame */
 #define FRAME_BYTES_MAX	    (64u << 20)
 #define SNAP_RECV_BYTES_MAX (INT64_C(64) << 30)
@@ -478,6 +478,8 @@ static void on_notify(struct zab *z, size_t from, struct jute_in *in, int64_t no
 		z->vote = v;
 		z->finalize_at = 0;
 		notify_all(z);
+	} else if (!vote_eq(&v, &z->vote)) {
+		send_notify(z, from); /* it has not heard our better vote yet */
 	}
 	if (!z->finalize_at && count_votes(z, &z->vote) >= quorum(z))
 		z->finalize_at = now_ms + z->cfg.finalize_ms;
