@@ -1033,12 +1033,32 @@ static int take_client_address(struct config *cfg, const struct config_member *s
 	return 0;
 }
 
+/* A server id is the top byte of the session ids it issues, so ids above
+ * 255 would collide; with TTL nodes 255 marks TTL ephemeralOwners, and
+ * ZooKeeper (EphemeralType.validateServerId) stops at 254 too. */
+static int check_ids(const struct config *cfg, char *err, size_t errlen)
+{
+	int64_t max = cfg->extended_types_enabled ? 254 : 255;
+	for (uint32_t i = 0; i < cfg->server_count && config_is_ensemble(cfg); i++) {
+		if (cfg->servers[i].id > max)
+			return fail(err, errlen,
+				    "%s: server ids go up to %" PRId64 "%s: the id is the top byte "
+				    "of the session ids a server issues",
+				    cfg->servers[i].key, max,
+				    cfg->extended_types_enabled ? " with extendedTypesEnabled"
+								: "");
+	}
+	return 0;
+}
+
 static int finish_ensemble(struct config *cfg, char *err, size_t errlen)
 {
 	if (cfg->server_count == 0)
 		return 0;
 	bool from_flag = cfg->my_id >= 0;
 	int rc = check_roles(cfg, err, errlen);
+	if (rc == 0)
+		rc = check_ids(cfg, err, errlen);
 	if (rc == 0)
 		rc = check_ports(cfg, err, errlen);
 	if (rc == 0 && !from_flag)

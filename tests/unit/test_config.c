@@ -887,6 +887,31 @@ Test(ensemble, print_has_confs_quorum_block)
 	free(buf);
 }
 
+Test(ensemble, ids_fit_the_session_id_byte)
+{
+	struct config c;
+	char err[512] = "", log[4096];
+	cr_assert_eq(finish_text(&c, "1", "server.1=a:1:2\nserver.256=b:1:2\n", err, sizeof err,
+				 log, sizeof log),
+		     -EINVAL);
+	cr_assert(strstr(err, "server.256: server ids go up to 255"), "%s", err);
+	remove_data_dir();
+	cr_assert_eq(finish_text(&c, "1",
+				 "extendedTypesEnabled=true\nserver.1=a:1:2\nserver.255=b:1:2\n",
+				 err, sizeof err, log, sizeof log),
+		     -EINVAL);
+	cr_assert(strstr(err, "server.255: server ids go up to 254 with extendedTypesEnabled"),
+		  "%s", err);
+	remove_data_dir();
+	cr_assert_eq(finish_text(&c, "255", "server.1=a:1:2\nserver.255=b:1:2\n", err, sizeof err,
+				 log, sizeof log),
+		     0, "%s", err);
+	remove_data_dir();
+	/* One line runs standalone: its id names no sessions. */
+	cr_assert_eq(finish_text(&c, NULL, "server.1000=a:1:2\n", err, sizeof err, log, sizeof log),
+		     0, "%s", err);
+}
+
 Test(ensemble, usage_documents_myid)
 {
 	char *buf = NULL;
