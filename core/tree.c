@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "core/acl.h"
 #include "core/jute.h"
@@ -370,6 +371,54 @@ int tree_foreach_child(const struct znode *n, int (*fn)(void *ctx, const char *n
 size_t tree_node_count(const struct tree_version *v)
 {
 	return v->nodes.count;
+}
+
+/* Stat fields as big-endian 64-bit words: the digest must not depend on
+ * the host's byte order or on struct zk_stat's padding. */
+#define DIGEST_STAT_WORDS 11
+
+static void put_be64(uint8_t *p, int64_t v)
+{
+	uint64_t u = (uint64_t)v;
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)u;
+		u >>= 8;
+	}
+}
+
+static uint64_t node_digest(const char *path, size_t len, const struct znode *n)
+{
+	const struct zk_stat *s = &n->stat;
+	const int64_t words[DIGEST_STAT_WORDS] = {
+	    s->czxid,		s->mzxid,	s->pzxid,	 s->ctime,
+	    s->mtime,		s->version,	s->cversion,	 s->aversion,
+	    s->ephemeral_owner, s->data_length, s->num_children,
+	};
+	uint8_t fixed[DIGEST_STAT_WORDS * 8 + 1];
+	for (int i = 0; i < DIGEST_STAT_WORDS; i++)
+		put_be64(fixed + 8 * i, words[i]);
+	/* Null and empty data are different answers to getData. */
+	fixed[DIGEST_STAT_WORDS * 8] = n->data != NULL;
+	/* Each part hashed on its own, seeded with the hash so far: XXH3 mixes
+	 * in every part's length, so where the path ends is part of the hash. */
+	uint64_t h = XXH3_64bits(path, len);
+	h = XXH3_64bits_withSeed(fixed, sizeof fixed, h);
+	h = XXH3_64bits_withSeed(n->data, n->data ? (size_t)s->data_length : 0, h);
+	return XXH3_64bits_withSeed(n->acl->encoded, n->acl->encoded_len, h);
+}
+
+static int digest_visit(void *ctx, const void *key, size_t len, void *val)
+{
+	uint64_t *sum = ctx;
+	*sum += node_digest(key, len, val);
+	return 0;
+}
+
+uint64_t tree_digest(const struct tree_version *v)
+{
+	uint64_t sum = 0;
+	hamt_foreach(&v->nodes, digest_visit, &sum);
+	return sum;
 }
 
 struct tree_version *tree_freeze(struct tree *t)

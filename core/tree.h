@@ -111,6 +111,15 @@ void tree_version_discard(struct tree *t, struct tree_version *v);
  * given that no reader holds a version older than gen_min_held. */
 void tree_reclaim(struct tree *t, uint64_t gen_min_held);
 size_t tree_node_count(const struct tree_version *v);
+/* A 64-bit digest of every znode of v: equal on two servers that hold the
+ * same data, however each built it (txns, a snapshot, another order), and
+ * different, with near certainty, if any node differs. Per node it hashes
+ * (XXH3) the path, the Stat's 11 fields (all come from the replicated txns),
+ * whether the data is null, the data and the ACL's encoded bytes; the node
+ * hashes are summed, so neither the order of creation nor the trie's layout
+ * matters. O(n): for diagnostics (the hash four-letter word), not the hot
+ * path. Any thread, on an acquired version. */
+uint64_t tree_digest(const struct tree_version *v);
 /* Bytes of retired pointers not yet freed (8 per retired object). */
 size_t tree_bytes_retired_pending(const struct tree *t);
 

@@ -8,7 +8,13 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
+#include "consensus/zab.h"
+#include "core/tree.h"
+
 #define RK_VERSION_LINE "3.9.0-ringkeeper-0.1.0, built on " __DATE__
+
+/* ZooKeeper's answer to most words while it serves no clients. */
+#define NOT_SERVING "This ZooKeeper instance is not currently serving requests"
 
 static const char *const commands[] = {"conf", "cons", "crst", "dirs", "dump", "envi",
 				       "gtmk", "ruok", "stmk", "srvr", "srst", "stat",
@@ -94,9 +100,44 @@ static struct totals sum(const struct server *srv)
 	return t;
 }
 
+/* What this server is, in ZooKeeper's words (srvr's Mode, mntr's
+ * zk_server_state), or NULL while it serves no clients (electing, or
+ * syncing with a leader), when ZooKeeper answers NOT_SERVING instead. The
+ * role decides, since it is what clients get; zab_state, which the
+ * replication layer sets and a standalone server never does, only tells an
+ * observer from a follower and catches an election the role has not yet
+ * caught up with. */
+static const char *server_state(const struct sequencer_stats *ss)
+{
+	int zab = atomic_load(&ss->zab_state);
+	switch ((enum seq_role)atomic_load(&ss->role)) {
+	case SEQ_STANDALONE:
+		return "standalone";
+	case SEQ_LEADER:
+		return zab == ZAB_LOOKING ? NULL : "leader";
+	case SEQ_FOLLOWER:
+		if (zab == ZAB_LOOKING)
+			return NULL;
+		return zab == ZAB_OBSERVING ? "observer" : "follower";
+	case SEQ_NOT_SERVING:
+	case SEQ_ROLE_COUNT:
+		break;
+	}
+	return NULL;
+}
+
+/* srvr and stat, as ZooKeeper 3.8 prints them. Its leader adds "Proposal
+ * sizes last/min/max": Ringkeeper does not measure proposals, so the line
+ * is left out rather than filled with made-up figures. The epoch is in the
+ * Zxid's top 32 bits, and in mntr. */
 static void srvr(const struct fourlw_ctx *c, struct jute_out *out, bool with_clients)
 {
 	const struct sequencer_stats *ss = sequencer_stats(c->srv->seq);
+	const char *mode = server_state(ss);
+	if (!mode) {
+		put(out, NOT_SERVING "\n");
+		return;
+	}
 	struct totals t = sum(c->srv);
 	put(out, "Zookeeper version: %s\n", RK_VERSION_LINE);
 	if (with_clients)
@@ -109,22 +150,55 @@ static void srvr(const struct fourlw_ctx *c, struct jute_out *out, bool with_cli
 	put(out, "Connections: %lu\n", (unsigned long)t.connections);
 	put(out, "Outstanding: %lu\n", (unsigned long)t.outstanding);
 	put(out, "Zxid: 0x%lx\n", (unsigned long)atomic_load(&ss->zxid));
-	put(out, "Mode: standalone\n");
+	put(out, "Mode: %s\n", mode);
 	put(out, "Node count: %lu\n", (unsigned long)atomic_load(&ss->znodes));
 	if (atomic_load(&ss->storage_failed))
 		put(out, "Txn log: FAILED, writes are not acknowledged (see the server log)\n");
 }
 
+/* mntr's lines for an ensemble member. zk_peer_state, zk_learners,
+ * zk_synced_followers and zk_pending_syncs are ZooKeeper 3.8's (the peer
+ * state is always "- broadcast": a server that still syncs serves no
+ * clients and prints NOT_SERVING). zk_followers is the name ZooKeeper 3.4
+ * and 3.5 gave zk_learners, which monitoring scripts still read. Synced
+ * followers include synced observers (3.8 also counts them apart, in
+ * zk_synced_observers). Ringkeeper's own: zk_epoch (the current epoch)
+ * and zk_leader_id (the leader's server id). */
+static void mntr_ensemble(const struct sequencer_stats *ss, const char *mode, struct jute_out *out)
+{
+	const char *peer = strcmp(mode, "leader") == 0	   ? "leading"
+			   : strcmp(mode, "observer") == 0 ? "observing"
+							   : "following";
+	put(out, "zk_peer_state\t%s - broadcast\n", peer);
+	if (strcmp(mode, "leader") == 0) {
+		unsigned learners = atomic_load(&ss->followers);
+		put(out, "zk_learners\t%u\n", learners);
+		put(out, "zk_followers\t%u\n", learners);
+		put(out, "zk_synced_followers\t%u\n", (unsigned)atomic_load(&ss->synced_followers));
+		/* A sync is ordered with the writes: none waits apart. */
+		put(out, "zk_pending_syncs\t0\n");
+	}
+	put(out, "zk_epoch\t%u\n", (unsigned)atomic_load(&ss->epoch));
+	put(out, "zk_leader_id\t%u\n", (unsigned)atomic_load(&ss->leader_sid));
+}
+
 static void mntr(const struct fourlw_ctx *c, struct jute_out *out)
 {
 	const struct sequencer_stats *ss = sequencer_stats(c->srv->seq);
+	const char *mode = server_state(ss);
+	if (!mode) {
+		put(out, NOT_SERVING "\n");
+		return;
+	}
 	struct totals t = sum(c->srv);
 	uint64_t watches = 0;
 	for (int i = 0; i < c->srv->cores; i++)
 		watches += atomic_load_explicit(&c->srv->stats[i].watches, memory_order_relaxed);
 	double avg = t.lat_count ? (double)t.lat_total / (double)t.lat_count / 1000.0 : 0.0;
 	put(out, "zk_version\t%s\n", RK_VERSION_LINE);
-	put(out, "zk_server_state\tstandalone\n");
+	put(out, "zk_server_state\t%s\n", mode);
+	if (strcmp(mode, "standalone") != 0)
+		mntr_ensemble(ss, mode, out);
 	put(out, "zk_avg_latency\t%.4f\n", avg);
 	put(out, "zk_max_latency\t%lu\n", (unsigned long)(t.lat_max / 1000));
 	put(out, "zk_min_latency\t%lu\n", (unsigned long)(t.lat_min / 1000));
@@ -199,6 +273,26 @@ static void dirs(const struct fourlw_ctx *c, struct jute_out *out)
 	put(out, "logdir_size: %lu\n", (unsigned long)dir_bytes(p));
 }
 
+/* hash. ZooKeeper prints its digest log: a line "<zxid>: <digest>" (zxid
+ * in hex without 0x, the digest a Java long in signed decimal) for every
+ * 128th zxid. Ringkeeper keeps no log and prints one such line, for the
+ * tree version published now, e.g. "100000005: -3524157896270061224":
+ * servers of an ensemble that print the same zxid must print the same
+ * digest. The digest is tree_digest's, not ZooKeeper's, so compare it
+ * only between Ringkeeper servers. The version is acquired once, so the
+ * digest is of exactly the zxid printed; it costs O(nodes) on this core's
+ * thread, which is fine for a diagnostic. */
+static void hash(const struct fourlw_ctx *c, struct jute_out *out)
+{
+	if (!server_state(sequencer_stats(c->srv->seq))) {
+		put(out, NOT_SERVING); /* ZooKeeper's hash adds no newline */
+		return;
+	}
+	const struct tree_version *v = tree_acquire(sequencer_tree(c->srv->seq));
+	uint64_t digest = tree_digest(v);
+	put(out, "%lx: %ld\n", (unsigned long)v->zxid, (long)(int64_t)digest);
+}
+
 /* srst: zero the request counters and latencies (racy by design: they are
  * statistics, each written by its own core). */
 static void srst(const struct fourlw_ctx *c, struct jute_out *out)
@@ -233,8 +327,10 @@ void fourlw_run(const struct fourlw_ctx *c, uint32_t raw, struct jute_out *out)
 		mntr(c, out);
 	else if (strcmp(w, "conf") == 0)
 		conf(c, out);
+	else if (strcmp(w, "hash") == 0)
+		hash(c, out);
 	else if (strcmp(w, "isro") == 0)
-		put(out, "rw");
+		put(out, server_state(sequencer_stats(c->srv->seq)) ? "rw" : "null");
 	else if (strcmp(w, "wchs") == 0)
 		wchs(c, out);
 	else if (strcmp(w, "dirs") == 0)

@@ -2,7 +2,9 @@
  * setACL, snapshot isolation of published versions, quiescent-state
  * reclamation (run under ASan: an old version must stay readable after
  * reclaiming older generations, and nothing may leak), ACL interning, null
- * vs empty data, the system nodes, and a parent with a million children. */
+ * vs empty data, the system nodes, a parent with a million children, and
+ * the digest (the same for the same data however built, changed by any
+ * change). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdint.h>
@@ -840,4 +842,281 @@ Test(tree, a_million_children_are_created_listed_once_each_and_deleted, .timeout
 	double s = cpu_seconds_since(&t0);
 	cr_assert_lt(s, 200.0, "a million creates and deletes took %.1f s of CPU", s);
 	cr_assert_not(leaks_found());
+}
+
+/* ---- the digest ---- */
+
+/* One znode of a version, copied out so a test can restore it elsewhere,
+ * possibly changed. acl points into the source tree, which must outlive
+ * the copy. */
+struct node_copy {
+	char path[32];
+	size_t len;
+	struct zk_stat st;
+	uint8_t data[16];
+	int32_t data_len; /* -1: null */
+	const struct acl_list *acl;
+};
+
+#define COPY_MAX 128
+
+struct copies {
+	struct node_copy n[COPY_MAX];
+	size_t count;
+};
+
+static int copy_node(void *ctx, const void *key, size_t len, void *val)
+{
+	struct copies *c = ctx;
+	const struct znode *z = val;
+	cr_assert_lt(c->count, COPY_MAX);
+	cr_assert_lt(len, sizeof c->n[0].path);
+	cr_assert_leq(z->stat.data_length, (int32_t)sizeof c->n[0].data);
+	struct node_copy *n = &c->n[c->count++];
+	memcpy(n->path, key, len);
+	n->path[len] = '\0';
+	n->len = len;
+	n->st = z->stat;
+	n->data_len = z->data ? z->stat.data_length : -1;
+	if (z->data)
+		memcpy(n->data, z->data, (size_t)z->stat.data_length);
+	n->acl = z->acl->list;
+	return 0;
+}
+
+static size_t depth(const char *path)
+{
+	size_t d = 0;
+	for (const char *p = path + 1; *p; p++)
+		d += *p == '/';
+	return path[1] ? d + 1 : 0;
+}
+
+/* Parents first (restore needs them), siblings in path order or reverse. */
+static int depth_cmp(const struct node_copy *x, const struct node_copy *y)
+{
+	size_t dx = depth(x->path), dy = depth(y->path);
+	return dx == dy ? 0 : dx < dy ? -1 : 1;
+}
+
+static int cmp_depth_then_path(const void *a, const void *b)
+{
+	const struct node_copy *x = a, *y = b;
+	int c = depth_cmp(x, y);
+	return c ? c : strcmp(x->path, y->path);
+}
+
+static int cmp_depth_then_path_desc(const void *a, const void *b)
+{
+	const struct node_copy *x = a, *y = b;
+	int c = depth_cmp(x, y);
+	return c ? c : strcmp(y->path, x->path);
+}
+
+/* A fresh tree holding exactly the copied nodes, restored in their order. */
+static struct tree *restore_all(const struct copies *c)
+{
+	struct tree *t = tree_create();
+	for (size_t i = 0; i < c->count; i++) {
+		const struct node_copy *n = &c->n[i];
+		cr_assert_eq(tree_node_restore(t, n->path, n->len, &n->st,
+					       n->data_len < 0 ? NULL : n->data, n->data_len,
+					       n->acl),
+			     0, "restore %s", n->path);
+	}
+	tree_publish(t);
+	return t;
+}
+
+static uint64_t restored_digest(const struct copies *c)
+{
+	struct tree *t = restore_all(c);
+	cr_assert_eq(tree_node_count(tree_acquire(t)), c->count);
+	uint64_t d = tree_digest(tree_acquire(t));
+	tree_destroy(t);
+	return d;
+}
+
+/* A tree with history: creates, setData, setACL, a delete, an ephemeral,
+ * null and empty data. */
+static struct tree *tree_with_history(const struct acl_list *acl)
+{
+	struct tree *t = tree_create();
+	int64_t z = 1;
+	mk(t, "/app", NULL, ++z);
+	char path[32], data[16];
+	for (int i = 0; i < 60; i++) {
+		snprintf(path, sizeof path, "/app/n%02d", i);
+		snprintf(data, sizeof data, "v%d", i);
+		mk(t, path, data, ++z);
+	}
+	mk(t, "/app/cfg", "hello", ++z);
+	mk(t, "/app/empty", "", ++z);
+	mk(t, "/tmp", "t", ++z);
+	set(t, "/app/cfg", "world", ++z, 1);
+	set(t, "/app/n07", "seven", ++z, 1);
+	cr_assert_eq(tree_node_set_acl(t, "/app/n09", 8, acl, 1), 0);
+	const struct znode *app = wget(t, "/app");
+	z++;
+	cr_assert_eq(tree_node_create(t, "/app/eph", 8, "e", 1, &acl_open_unsafe, 0x1234, z,
+				      z * 1000, app->stat.cversion + 1),
+		     0);
+	rm(t, "/tmp", ++z);
+	tree_set_zxid(t, z);
+	tree_publish(t);
+	return t;
+}
+
+static struct node_copy *find_copy(struct copies *c, const char *path)
+{
+	for (size_t i = 0; i < c->count; i++)
+		if (strcmp(c->n[i].path, path) == 0)
+			return &c->n[i];
+	cr_assert_fail("no copy of %s", path);
+	return NULL;
+}
+
+Test(tree_digest, same_data_built_in_another_order_gives_the_same_digest)
+{
+	struct acl_list *x = digest_acl("user:pw", ZPERM_ALL);
+	struct tree *a = tree_with_history(x);
+	const struct tree_version *va = tree_acquire(a);
+	uint64_t d = tree_digest(va);
+
+	/* As a follower that took a snapshot has it: no history, and the
+	 * nodes inserted in path order, then in reverse path order. */
+	struct copies *c = calloc(1, sizeof *c);
+	hamt_foreach(&va->nodes, copy_node, c);
+	cr_assert_eq(c->count, tree_node_count(va));
+	qsort(c->n, c->count, sizeof c->n[0], cmp_depth_then_path);
+	cr_assert_eq(restored_digest(c), d);
+	qsort(c->n, c->count, sizeof c->n[0], cmp_depth_then_path_desc);
+	cr_assert_eq(restored_digest(c), d);
+
+	/* And a second tree built by the same txns. */
+	struct tree *b = tree_with_history(x);
+	cr_assert_eq(tree_digest(tree_acquire(b)), d);
+	free(c);
+	tree_destroy(b);
+	tree_destroy(a);
+	acl_list_free(x);
+}
+
+/* Copies of a's nodes, parents first, checked to restore to a's digest
+ * while unchanged (so a digest that differs later is the change's). */
+static struct copies *copies_of(struct tree *a)
+{
+	struct copies *c = calloc(1, sizeof *c);
+	cr_assert_not_null(c);
+	hamt_foreach(&tree_acquire(a)->nodes, copy_node, c);
+	qsort(c->n, c->count, sizeof c->n[0], cmp_depth_then_path);
+	cr_assert_eq(restored_digest(c), tree_digest(tree_acquire(a)));
+	return c;
+}
+
+Test(tree_digest, one_changed_data_byte_changes_the_digest)
+{
+	struct tree *a = tree_with_history(&acl_open_unsafe);
+	uint64_t d = tree_digest(tree_acquire(a));
+	struct copies *c = copies_of(a);
+	struct node_copy *n = find_copy(c, "/app/cfg");
+	cr_assert_eq(n->data_len, 5);
+	n->data[4] ^= 1;
+	cr_assert_neq(restored_digest(c), d);
+	n->data[4] ^= 1;
+	cr_assert_eq(restored_digest(c), d);
+	free(c);
+	tree_destroy(a);
+}
+
+Test(tree_digest, every_stat_field_is_in_the_digest)
+{
+	struct tree *a = tree_with_history(&acl_open_unsafe);
+	uint64_t d = tree_digest(tree_acquire(a));
+	struct copies *c = copies_of(a);
+	struct zk_stat *st = &find_copy(c, "/app/n07")->st;
+	const struct zk_stat orig = *st;
+	/* data_length and num_children must agree with the node's data and
+	 * children for a restore: they are covered by the tests below. */
+	int64_t *wide[] = {&st->czxid, &st->mzxid, &st->pzxid,
+			   &st->ctime, &st->mtime, &st->ephemeral_owner};
+	int32_t *narrow[] = {&st->version, &st->cversion, &st->aversion};
+	for (size_t i = 0; i < sizeof wide / sizeof *wide; i++) {
+		(*wide[i])++;
+		cr_assert_neq(restored_digest(c), d, "64-bit field %zu", i);
+		*st = orig;
+	}
+	for (size_t i = 0; i < sizeof narrow / sizeof *narrow; i++) {
+		(*narrow[i])++;
+		cr_assert_neq(restored_digest(c), d, "32-bit field %zu", i);
+		*st = orig;
+	}
+	cr_assert_eq(restored_digest(c), d);
+	free(c);
+	tree_destroy(a);
+}
+
+Test(tree_digest, a_version_change_by_set_data_changes_the_digest)
+{
+	struct tree *a = tree_with_history(&acl_open_unsafe);
+	struct tree *b = tree_with_history(&acl_open_unsafe);
+	uint64_t d = tree_digest(tree_acquire(a));
+	cr_assert_eq(tree_digest(tree_acquire(b)), d);
+	/* The same bytes again: only version, mzxid and mtime move. */
+	int64_t z = tree_working(b)->zxid + 1;
+	set(b, "/app/cfg", "world", z, 2);
+	tree_publish(b);
+	cr_assert_neq(tree_digest(tree_acquire(b)), d);
+	tree_destroy(b);
+	tree_destroy(a);
+}
+
+Test(tree_digest, data_length_children_null_data_acl_and_path_are_in_the_digest)
+{
+	struct tree *a = tree_with_history(&acl_open_unsafe);
+	uint64_t d = tree_digest(tree_acquire(a));
+	struct copies *c = copies_of(a);
+	struct node_copy *n = find_copy(c, "/app/empty");
+	cr_assert_eq(n->data_len, 0);
+
+	n->data_len = -1; /* null instead of empty */
+	cr_assert_neq(restored_digest(c), d);
+	n->data_len = 1; /* one more byte */
+	n->st.data_length = 1;
+	n->data[0] = 0;
+	cr_assert_neq(restored_digest(c), d);
+	n->data_len = n->st.data_length = 0;
+
+	n->acl = &acl_read_unsafe;
+	cr_assert_neq(restored_digest(c), d);
+	n->acl = &acl_open_unsafe;
+
+	memcpy(n->path, "/app/emptz", n->len); /* the same node, renamed */
+	cr_assert_neq(restored_digest(c), d);
+	memcpy(n->path, "/app/empty", n->len);
+
+	/* One node more (a restore leaves the parent's Stat alone). */
+	cr_assert_lt(c->count, COPY_MAX);
+	struct node_copy *extra = &c->n[c->count++];
+	*extra = *n;
+	memcpy(extra->path, "/app/extra", extra->len);
+	cr_assert_neq(restored_digest(c), d);
+	c->count--;
+
+	cr_assert_eq(restored_digest(c), d);
+	free(c);
+	tree_destroy(a);
+}
+
+Test(tree_digest, an_acquired_version_keeps_its_digest_while_the_tree_changes)
+{
+	struct tree *t = tree_with_history(&acl_open_unsafe);
+	const struct tree_version *v = tree_acquire(t);
+	uint64_t d = tree_digest(v);
+	set(t, "/app/n01", "changed", v->zxid + 1, 1);
+	mk(t, "/new", "n", v->zxid + 2);
+	tree_publish(t);
+	cr_assert_eq(tree_digest(v), d);
+	cr_assert_neq(tree_digest(tree_acquire(t)), d);
+	tree_destroy(t);
 }
