@@ -16,6 +16,8 @@
 
 #define CMDLINE_BYTES_MAX (64u << 10)
 #define ARGS_MAX	  256
+#define BIND_TRIES	  100
+#define BIND_RETRY_MS	  100
 
 struct ensemble {
 	struct peer_net *net;
@@ -145,8 +147,15 @@ struct ensemble *ensemble_create(const struct config *cfg, const char *snap_dir,
 	    .on_frame = on_frame,
 	    .ctx = e,
 	};
-	if (e->repl)
+	/* After a restart the previous image's listener may outlive it for a
+	 * moment (its io_uring is torn down asynchronously): retry a while. */
+	for (int tries = 0; e->repl && !e->net && tries < BIND_TRIES; tries++) {
 		e->net = peer_create(&pc, err, errlen);
+		if (!e->net && !strstr(err, "in use"))
+			break;
+		if (!e->net)
+			usleep(BIND_RETRY_MS * 1000);
+	}
 	if (!e->repl || !e->net) {
 		if (!e->repl)
 			snprintf(err, errlen, "out of memory");
