@@ -180,7 +180,8 @@ static int open_tmp(struct snapfile_writer *w)
 	return 0;
 }
 
-int snapfile_begin(const char *dir, int64_t zxid, uint64_t db_id, struct snapfile_writer **out)
+/* A writer with its temporary file created and locked, nothing written. */
+static int writer_open(const char *dir, int64_t zxid, struct snapfile_writer **out)
 {
 	RK_ASSERT(zxid >= 0);
 	struct snapfile_writer *w = calloc(1, sizeof *w);
@@ -199,6 +200,21 @@ int snapfile_begin(const char *dir, int64_t zxid, uint64_t db_id, struct snapfil
 	}
 	name_of(w->tmp, zxid, true);
 	name_of(w->final, zxid, false);
+	int rc = open_tmp(w);
+	if (rc) {
+		snapfile_abort(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+int snapfile_begin(const char *dir, int64_t zxid, uint64_t db_id, struct snapfile_writer **out)
+{
+	struct snapfile_writer *w;
+	int rc = writer_open(dir, zxid, &w);
+	if (rc)
+		return rc;
 	XXH3_64bits_reset(w->xx);
 	struct snapfile_header h = {
 	    .magic = SNAPFILE_MAGIC,
@@ -208,9 +224,7 @@ int snapfile_begin(const char *dir, int64_t zxid, uint64_t db_id, struct snapfil
 	    .created_ms = wall_ms(),
 	};
 	h.checksum = XXH3_64bits(&h, sizeof h);
-	int rc = open_tmp(w);
-	if (!rc)
-		rc = put(w, &h, sizeof h);
+	rc = put(w, &h, sizeof h);
 	if (rc) {
 		snapfile_abort(w);
 		return rc;
@@ -230,8 +244,24 @@ int snapfile_write_cb(void *w, const void *p, size_t n)
 	return snapfile_write(w, p, n);
 }
 
-/* Footer, then everything on disk under the final name. The rename happens
- * while the lock is held, so retention never takes the file for a leftover. */
+/* Everything written: fsync, rename to the final name while the lock is
+ * held (so retention never takes the file for a leftover), fsync dir. */
+static int publish(struct snapfile_writer *w)
+{
+	if (fsync(w->fd))
+		return fail(w, "fsync", errno);
+	if (renameat(w->dir_fd, w->tmp, w->dir_fd, w->final))
+		return fail(w, "rename", errno);
+	if (fsync(w->dir_fd)) {
+		int err = errno;
+		log_error("snapfile: fsync of directory %s failed after renaming %s: %s", w->dir,
+			  w->final, strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
+/* Footer, then everything on disk under the final name. */
 static int finish(struct snapfile_writer *w)
 {
 	struct snapfile_footer f = {
@@ -249,25 +279,20 @@ static int finish(struct snapfile_writer *w)
 	w->len += sizeof f;
 	if (flush(w))
 		return w->err;
-	if (fsync(w->fd))
-		return fail(w, "fsync", errno);
-	if (renameat(w->dir_fd, w->tmp, w->dir_fd, w->final))
-		return fail(w, "rename", errno);
-	if (fsync(w->dir_fd)) {
-		log_error("snapfile: fsync of directory %s failed after renaming %s: %s", w->dir,
-			  w->final, strerror(errno));
-		return -errno;
-	}
-	return 0;
+	return publish(w);
 }
 
-int snapfile_commit(struct snapfile_writer *w)
+static int writer_close(struct snapfile_writer *w, int rc)
 {
-	int rc = finish(w);
 	if (rc && w->err) /* failed before or at the rename */
 		unlinkat(w->dir_fd, w->tmp, 0);
 	writer_free(w);
 	return rc;
+}
+
+int snapfile_commit(struct snapfile_writer *w)
+{
+	return writer_close(w, finish(w));
 }
 
 void snapfile_abort(struct snapfile_writer *w)
@@ -325,7 +350,9 @@ static int check_footer(const uint8_t *p, size_t size, struct snapfile_fault *f)
 	if (ft.body_bytes != size - FRAME_BYTES)
 		return bad(f, at + offsetof(struct snapfile_footer, body_bytes),
 			   "footer body length does not match the file size");
-	if (ft.zxid != ((const struct snapfile_header *)(const void *)p)->zxid)
+	struct snapfile_header h;
+	memcpy(&h, p, sizeof h); /* p may be any caller's buffer: no aligned load */
+	if (ft.zxid != h.zxid)
 		return bad(f, at + offsetof(struct snapfile_footer, zxid),
 			   "footer zxid differs from the header's");
 	uint64_t sum_at = at + offsetof(struct snapfile_footer, checksum);
@@ -548,4 +575,84 @@ int snapfile_retain(const char *dir, unsigned keep_count, int64_t *oldest_kept_z
 	close(dir_fd);
 	listing_free(&l);
 	return removed;
+}
+
+/* ---- replication ---- */
+
+int snapfile_read_newest(const char *dir, void **buf, size_t *len, int64_t *zxid)
+{
+	*buf = NULL;
+	*len = 0;
+	*zxid = 0;
+	struct snapfile_image img;
+	int rc = snapfile_load(dir, &img);
+	if (rc || !img.file)
+		return rc;
+	*buf = img.file; /* the whole file, verified; the caller frees it */
+	*len = img.body_len + FRAME_BYTES;
+	*zxid = img.zxid;
+	return 0;
+}
+
+int snapfile_install(const char *dir, const void *buf, size_t len, int64_t *zxid)
+{
+	*zxid = 0;
+	struct snapfile_fault f;
+	/* No name to check the zxid against: "" parses as none. */
+	int rc = check_header(buf, len, "", &f);
+	if (!rc)
+		rc = check_footer(buf, len, &f);
+	if (rc) {
+		log_warn("snapfile: refusing to install a snapshot of %zu bytes into %s: %s at "
+			 "offset %" PRIu64,
+			 len, dir, f.what, f.off);
+		return rc;
+	}
+	struct snapfile_header h;
+	memcpy(&h, buf, sizeof h);
+	struct snapfile_writer *w;
+	rc = writer_open(dir, h.zxid, &w);
+	if (rc)
+		return rc;
+	rc = write_all(w, buf, len);
+	if (!rc)
+		rc = publish(w);
+	rc = writer_close(w, rc);
+	if (!rc)
+		*zxid = h.zxid;
+	return rc;
+}
+
+int snapfile_remove_after(const char *dir, int64_t zxid)
+{
+	struct listing l;
+	int rc = list_dir(dir, &l);
+	if (rc)
+		return rc == -ENOENT ? 0 : rc;
+	int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0) {
+		rc = -errno;
+		listing_free(&l);
+		return rc;
+	}
+	int removed = 0;
+	char name[SNAPFILE_NAME_MAX];
+	for (size_t i = 0; i < l.n_snaps && l.snaps[i] > zxid && !rc; i++) { /* newest first */
+		name_of(name, l.snaps[i], false);
+		if (unlinkat(dir_fd, name, 0) == 0)
+			removed++;
+		else if (errno != ENOENT)
+			rc = -errno;
+	}
+	if (rc)
+		log_error("snapfile: unlink %s/%s failed: %s", dir, name, strerror(-rc));
+	/* Unlike retention's, this sync matters: a snapshot of the dropped
+	 * history that came back after a crash would be loaded at start-up. */
+	if (removed && fsync(dir_fd) && !rc) {
+		rc = -errno;
+		log_error("snapfile: fsync of directory %s failed: %s", dir, strerror(-rc));
+	}
+	close(dir_fd);
+	listing_free(&l);
+	return rc ? rc : removed;
 }

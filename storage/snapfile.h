@@ -8,6 +8,9 @@
  * Threads: a writer is used by one thread (the snapshot thread). Loading
  * runs at start-up. snapfile_retain may run on any thread, even while a
  * writer is open: a writer's temporary file is flock'ed and never removed.
+ * The replication calls (read_newest, install, remove_after) run on the
+ * caller's thread and block it for the file I/O; install takes the same
+ * lock as a writer of that zxid (-EBUSY while one holds it).
  *
  * On disk (all integers little-endian), in the directory dir:
  *   snapshot.<zxid as 16 lowercase hex digits>       a complete snapshot;
@@ -149,6 +152,28 @@ void snapfile_image_free(struct snapfile_image *img);
  * (storage_wal_purge_before). Returns the number of files removed or
  * -errno. */
 int snapfile_retain(const char *dir, unsigned keep_count, int64_t *oldest_kept_zxid);
+
+/* ---- replication ---- */
+
+/* The whole newest snapshot file that verifies (header, body and footer,
+ * as snapfile_load chooses it), to send to another server: *buf (malloc'd;
+ * the caller frees it), *len bytes, *zxid. With no snapshot: 0, *buf NULL,
+ * *zxid 0. -errno when dir cannot be listed. */
+int snapfile_read_newest(const char *dir, void **buf, size_t *len, int64_t *zxid);
+
+/* Verifies the raw bytes of a snapshot file (as snapfile_read_newest
+ * gives them: header and footer checksums, sizes, header zxid == footer
+ * zxid) and writes them unchanged to dir as snapshot.<zxid>, the way
+ * snapfile_commit does: temporary file, fsync, rename, directory fsync.
+ * A file of the same zxid is replaced. Returns 0 with *zxid set, -EBADMSG
+ * (logged) when the bytes do not verify, or -errno. buf is not kept. */
+int snapfile_install(const char *dir, const void *buf, size_t len, int64_t *zxid);
+
+/* Deletes the snapshot files with a zxid > zxid (after a truncate of the
+ * txn log, so start-up never loads a state the log no longer leads to),
+ * newest first, then fsyncs dir. A writer still writing such a snapshot
+ * is the caller's to abort first. Returns the number removed, or -errno. */
+int snapfile_remove_after(const char *dir, int64_t zxid);
 
 /* "snapshot.<16 hex>" (tmp false) or "snapshot.<16 hex>.tmp" (tmp true):
  * true with *zxid; false for any other name. */

@@ -12,7 +12,13 @@
  *   the caller's event loop can sleep on it.
  * A store that failed (ENOSPC, EIO) returns that -errno from
  * durable_zxid() forever after: it never retries a failed sync and never
- * reports later data as durable. */
+ * reports later data as durable.
+ *
+ * A follower rewinds its log with truncate() (drop a divergent tail) and
+ * reset() (a snapshot from the leader replaces the whole log). Both are
+ * synchronous and durable when they return; both leave the log so that
+ * the next add() may be any zxid > last_zxid(), after which the usual
+ * order rule (the previous zxid + 1, or a new epoch) applies again. */
 #ifndef RK_STORAGE_H
 #define RK_STORAGE_H
 
@@ -36,6 +42,21 @@ struct storage_ops {
 	 * or after zxid covers them). Returns files removed or -errno. */
 	int (*purge_before)(struct storage *st, int64_t zxid);
 	void (*close)(struct storage *st);
+	/* Drop every record with a zxid > zxid (>= 0), durably: waits for the
+	 * write in flight and writes the committed batches first. Records
+	 * added and not committed: -EBUSY, nothing changed. Afterwards
+	 * durable_zxid() and last_zxid() are min(last_zxid(), zxid). Returns 0,
+	 * -EINVAL, -EBUSY or -errno; an I/O error fails the store. */
+	int (*truncate)(struct storage *st, int64_t zxid);
+	/* Forget every record, committed or not, durably (a snapshot at zxid
+	 * replaces the log): waits for the write in flight, then removes the
+	 * log. Afterwards durable_zxid() and last_zxid() are zxid, and a
+	 * reopened log holds no record. Returns 0, -EINVAL or -errno; an I/O
+	 * error fails the store. */
+	int (*reset)(struct storage *st, int64_t zxid);
+	/* The zxid of the last record added (committed or not, durable or
+	 * not), or what truncate/reset set; 0 for a new, empty log. */
+	int64_t (*last_zxid)(struct storage *st);
 };
 
 struct storage {

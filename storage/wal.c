@@ -78,7 +78,11 @@ struct wal {
 	char seg_name[WAL_NAME_BYTES];
 	uint64_t seg_off, seg_bytes;
 	int64_t zxid_added, zxid_durable;
-	int failed; /* 0, or the -errno of the write or sync that failed */
+	/* Set by truncate/reset: the next add may be any zxid > zxid_added,
+	 * and its frame starts a new segment whose header carries zxid_after. */
+	bool rewound;
+	int64_t zxid_after; /* for the next segment created; 0 = none */
+	int failed;	    /* 0, or the -errno of the write or sync that failed */
 	struct wal_buf pending, flight;
 	struct wal_io io;
 };
@@ -204,7 +208,7 @@ static int wal_add(struct storage *st, int64_t zxid, uint32_t type, const void *
 	uint64_t rec = wal_record_bytes(len);
 	if (rec > w->cfg.batch_bytes_max)
 		return -EMSGSIZE;
-	if (!wal_zxid_follows(w->zxid_added, zxid))
+	if (w->rewound ? zxid <= w->zxid_added : !wal_zxid_follows(w->zxid_added, zxid))
 		return -EINVAL;
 	if (b->used - FRAME_HDR + rec > w->cfg.batch_bytes_max ||
 	    b->records >= w->cfg.batch_records_max)
@@ -221,6 +225,7 @@ static int wal_add(struct storage *st, int64_t zxid, uint32_t type, const void *
 	b->used += (uint32_t)rec;
 	b->records++;
 	w->zxid_added = zxid;
+	w->rewound = false;
 	return 0;
 }
 
@@ -323,8 +328,8 @@ static int roll_over(struct wal *w, int64_t zxid_first)
 	const char *call = "realloc";
 	int rc = segs_push(w, zxid_first);
 	if (!rc)
-		rc = wal_segment_create(w->dir_fd, zxid_first, w->db_id, w->cfg.segment_bytes,
-					&call);
+		rc = wal_segment_create(w->dir_fd, zxid_first, w->zxid_after, w->db_id,
+					w->cfg.segment_bytes, &call);
 	if (!rc) {
 		call = "open";
 		rc = segment_open_append(w);
@@ -335,6 +340,7 @@ static int roll_over(struct wal *w, int64_t zxid_first)
 	}
 	w->seg_off = WAL_BLOCK_BYTES;
 	w->seg_bytes = w->cfg.segment_bytes;
+	w->zxid_after = 0;
 	log_info("wal: new segment %s/%s", w->dir, w->seg_name);
 	return 0;
 }
@@ -449,19 +455,152 @@ static void wal_destroy(struct wal *w)
 	free(w);
 }
 
-/* Committed batches are written first (blocking); records added after the
- * last commit are dropped. A failed store just waits for its last I/O. */
-static void wal_close(struct storage *st)
+/* Write the committed batches and wait for them and for the write in
+ * flight, blocking. A failed store just waits for its last I/O. Returns
+ * the store's failure, if any. */
+static int drain(struct wal *w)
 {
-	struct wal *w = (struct wal *)st;
-	wal_poll(st);
+	wal_poll(&w->base);
 	while (w->io.active) {
 		struct io_uring_cqe *cqe;
 		int rc = io_uring_wait_cqe(&w->ring, &cqe);
 		RK_ASSERT(rc == 0 || rc == -EINTR);
-		wal_poll(st);
+		wal_poll(&w->base);
 	}
+	return w->failed;
+}
+
+/* Records added after the last commit are dropped. */
+static void wal_close(struct storage *st)
+{
+	struct wal *w = (struct wal *)st;
+	drain(w);
 	wal_destroy(w);
+}
+
+/* ---- truncate and reset: synchronous, rare (a follower's sync) ---- */
+
+static void segment_close(struct wal *w)
+{
+	if (w->seg_fd >= 0)
+		close(w->seg_fd);
+	w->seg_fd = -1;
+}
+
+/* Delete the segments from index keep on, newest first, syncing the
+ * directory after each: a crash leaves a prefix of the log, never a log
+ * with a hole in it (which recovery would call corruption). */
+static int drop_segments(struct wal *w, size_t keep)
+{
+	while (w->seg_count > keep) {
+		wal_segment_name(w->seg_name, w->segs[w->seg_count - 1].zxid_first);
+		const char *call = "unlink";
+		int rc = unlinkat(w->dir_fd, w->seg_name, 0) == 0 || errno == ENOENT ? 0 : -errno;
+		if (!rc) {
+			call = "fsync (directory)";
+			rc = fsync(w->dir_fd) == 0 ? 0 : -errno;
+		}
+		if (rc) {
+			fail(w, call, rc, 0);
+			return rc;
+		}
+		w->seg_count--;
+	}
+	return 0;
+}
+
+/* Drop the records > zxid from disk; the store is idle. */
+static int cut_log(struct wal *w, int64_t zxid)
+{
+	size_t k = 0;
+	while (k < w->seg_count && w->segs[k].zxid_last <= zxid)
+		k++;
+	if (k == w->seg_count)
+		return 0;
+	segment_close(w);
+	/* Segment k goes whole when even its first record is dropped. */
+	size_t keep = w->segs[k].zxid_first <= zxid ? k + 1 : k;
+	size_t dropped = w->seg_count - keep;
+	int rc = drop_segments(w, keep);
+	if (!rc && keep == k)
+		log_info("wal: %s: truncated after zxid 0x%" PRIx64 ": %zu segment(s) deleted",
+			 w->dir, (uint64_t)zxid, dropped);
+	if (rc || keep == k)
+		return rc;
+	wal_segment_name(w->seg_name, w->segs[k].zxid_first);
+	int64_t last;
+	uint64_t end;
+	const char *call;
+	rc = wal_segment_cut_after(w->dir_fd, w->seg_name, w->db_id, zxid, &last, &end, &call);
+	if (!rc && last < w->segs[k].zxid_first) {
+		/* Its first record was durable and is gone from the disk. */
+		call = "scan (records missing)";
+		rc = -EUCLEAN;
+	}
+	if (rc) {
+		fail(w, call, rc, end);
+		return rc;
+	}
+	w->segs[k].zxid_last = last;
+	log_info("wal: %s: truncated after zxid 0x%" PRIx64 ": %s cut at offset %" PRIu64
+		 " after zxid 0x%" PRIx64 ", %zu later segment(s) deleted",
+		 w->dir, (uint64_t)zxid, w->seg_name, end, (uint64_t)last, dropped);
+	return 0;
+}
+
+/* The log now ends at zxid: the next record may be anything above it and
+ * goes into a new segment that says so. */
+static void rewind_to(struct wal *w, int64_t zxid)
+{
+	segment_close(w);
+	buf_reset(&w->pending);
+	w->zxid_added = w->zxid_durable = zxid;
+	w->zxid_after = zxid;
+	w->rewound = true;
+}
+
+static int wal_truncate(struct storage *st, int64_t zxid)
+{
+	struct wal *w = (struct wal *)st;
+	if (zxid < 0)
+		return -EINVAL;
+	if (w->failed)
+		return w->failed;
+	if (w->pending.used != w->pending.committed)
+		return -EBUSY;
+	int rc = drain(w);
+	if (!rc && w->zxid_durable > zxid)
+		rc = cut_log(w, zxid);
+	if (rc)
+		return rc;
+	rewind_to(w, w->zxid_added < zxid ? w->zxid_added : zxid);
+	return 0;
+}
+
+static int wal_reset(struct storage *st, int64_t zxid)
+{
+	struct wal *w = (struct wal *)st;
+	if (zxid < 0)
+		return -EINVAL;
+	if (w->failed)
+		return w->failed;
+	buf_reset(&w->pending); /* nothing queued is written */
+	int rc = drain(w);
+	if (!rc) {
+		segment_close(w);
+		rc = drop_segments(w, 0);
+	}
+	if (rc)
+		return rc;
+	rewind_to(w, zxid);
+	log_info("wal: %s: reset to zxid 0x%" PRIx64 ": every segment deleted", w->dir,
+		 (uint64_t)zxid);
+	return 0;
+}
+
+static int64_t wal_last_zxid(struct storage *st)
+{
+	return ((struct wal *)st)->zxid_added;
 }
 
 static const struct storage_ops wal_ops = {
@@ -472,6 +611,9 @@ static const struct storage_ops wal_ops = {
     .wait_fd = wal_wait_fd,
     .purge_before = storage_wal_purge_before,
     .close = wal_close,
+    .truncate = wal_truncate,
+    .reset = wal_reset,
+    .last_zxid = wal_last_zxid,
 };
 
 /* ---- open ---- */

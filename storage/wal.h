@@ -8,7 +8,10 @@
  * Invariants:
  *  - zxids in the log only grow: each record's zxid is the previous one + 1,
  *    or starts a new epoch (a larger upper 32 bits). add() refuses anything
- *    else with -EINVAL; recovery calls anything else corruption.
+ *    else with -EINVAL; recovery calls anything else corruption. The one
+ *    exception follows truncate() or reset(): the next record may be any
+ *    zxid > last_zxid(), and it starts a new segment whose header says so
+ *    (zxid_after), so that recovery knows the jump was meant.
  *  - At most one write (plus its fdatasync) is in flight. Everything
  *    committed while it runs goes out in the next write, as one frame.
  *  - durable_zxid() moves only when a whole frame is written and synced.
@@ -55,7 +58,10 @@
  * |     |      |   also the file name                                  |
  * |  32 |    8 | segment_bytes: size preallocated at creation          |
  * |  40 |    8 | created_ms: wall clock at creation, informational     |
- * |  48 |    8 | reserved, zero                                        |
+ * |  48 |    8 | zxid_after: 0, or the segment was started after a     |
+ * |     |      |   truncate/reset to this zxid: every earlier record   |
+ * |     |      |   is <= zxid_after < zxid_first, and zxid_first need  |
+ * |     |      |   not follow the previous record (was reserved, zero) |
  * |  56 |    8 | checksum: XXH3-64 of bytes 0..63, this field zeroed   |
  */
 struct wal_segment_header {
@@ -66,7 +72,7 @@ struct wal_segment_header {
 	int64_t zxid_first;
 	uint64_t segment_bytes;
 	uint64_t created_ms;
-	uint64_t reserved;
+	int64_t zxid_after;
 	uint64_t checksum;
 };
 
@@ -116,6 +122,7 @@ _Static_assert(sizeof(struct wal_segment_header) == 64, "segment header layout")
 _Static_assert(offsetof(struct wal_segment_header, db_id) == 16, "segment header layout");
 _Static_assert(offsetof(struct wal_segment_header, zxid_first) == 24, "segment header layout");
 _Static_assert(offsetof(struct wal_segment_header, created_ms) == 40, "segment header layout");
+_Static_assert(offsetof(struct wal_segment_header, zxid_after) == 48, "segment header layout");
 _Static_assert(offsetof(struct wal_segment_header, checksum) == 56, "segment header layout");
 _Static_assert(sizeof(struct wal_frame_header) == 48, "frame header layout");
 _Static_assert(offsetof(struct wal_frame_header, db_id) == 8, "frame header layout");
@@ -187,5 +194,12 @@ struct storage *storage_wal_open(const struct wal_config *cfg, storage_replay_fn
  * are all <= zxid, never the one being written. Returns how many segments
  * went, or -errno. */
 int storage_wal_purge_before(struct storage *st, int64_t zxid);
+
+/* The ops truncate() and reset() (storage/storage.h) block the calling
+ * thread: they wait for the write in flight (truncate also writes the
+ * committed batches), delete segments newest first with a directory fsync
+ * after each, and truncate reads the segment it cuts up to the cut and
+ * syncs it three times (docs/storage.md: tens of ms on a 64 MiB segment).
+ * The next frame starts a new segment. */
 
 #endif

@@ -145,6 +145,13 @@ int wal_segment_list(int dir_fd, bool remove_tmp, int64_t **firsts, size_t *coun
 	return 0;
 }
 
+bool wal_segment_follows(int64_t prev, const struct wal_segment_header *h)
+{
+	if (!h->zxid_after)
+		return wal_zxid_follows(prev, h->zxid_first);
+	return h->zxid_after > 0 && prev <= h->zxid_after && h->zxid_after < h->zxid_first;
+}
+
 static uint64_t wall_ms(void)
 {
 	struct timespec ts;
@@ -153,8 +160,8 @@ static uint64_t wall_ms(void)
 }
 
 /* Preallocate and write the header of a fresh file. */
-static int segment_fill(int fd, int64_t zxid_first, uint64_t db_id, uint64_t bytes,
-			const char **call)
+static int segment_fill(int fd, int64_t zxid_first, int64_t zxid_after, uint64_t db_id,
+			uint64_t bytes, const char **call)
 {
 	static _Thread_local uint8_t block[WAL_BLOCK_BYTES];
 	struct wal_segment_header h = {
@@ -165,6 +172,7 @@ static int segment_fill(int fd, int64_t zxid_first, uint64_t db_id, uint64_t byt
 	    .zxid_first = zxid_first,
 	    .segment_bytes = bytes,
 	    .created_ms = wall_ms(),
+	    .zxid_after = zxid_after,
 	};
 	h.checksum = wal_segment_checksum(&h);
 	memset(block, 0, sizeof block);
@@ -182,9 +190,10 @@ static int segment_fill(int fd, int64_t zxid_first, uint64_t db_id, uint64_t byt
 	return fsync(fd) == 0 ? 0 : -errno;
 }
 
-int wal_segment_create(int dir_fd, int64_t zxid_first, uint64_t db_id, uint64_t bytes,
-		       const char **call)
+int wal_segment_create(int dir_fd, int64_t zxid_first, int64_t zxid_after, uint64_t db_id,
+		       uint64_t bytes, const char **call)
 {
+	RK_ASSERT(zxid_after >= 0 && zxid_after < zxid_first);
 	char name[WAL_NAME_BYTES], tmp[WAL_NAME_BYTES];
 	wal_segment_name(name, zxid_first);
 	snprintf(tmp, sizeof tmp, "log.%016" PRIx64 ".tmp", (uint64_t)zxid_first);
@@ -192,7 +201,7 @@ int wal_segment_create(int dir_fd, int64_t zxid_first, uint64_t db_id, uint64_t 
 	int fd = openat(dir_fd, tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
-	int rc = segment_fill(fd, zxid_first, db_id, bytes, call);
+	int rc = segment_fill(fd, zxid_first, zxid_after, db_id, bytes, call);
 	close(fd);
 	if (rc == 0) {
 		*call = "renameat2";
@@ -401,10 +410,15 @@ static int check_segment_header(int fd, struct wal_scan *sc)
 	else if (sc->zxid_name && h->zxid_first != sc->zxid_name)
 		set_end(sc, WAL_SCAN_CORRUPT, 24, "first zxid 0x%" PRIx64 " differs from the name",
 			(uint64_t)h->zxid_first);
-	else if (!wal_zxid_follows(sc->zxid_prev, h->zxid_first))
+	else if (!wal_segment_follows(sc->zxid_prev, h) && !h->zxid_after)
 		set_end(sc, WAL_SCAN_CORRUPT, 24,
 			"first zxid 0x%" PRIx64 " does not follow 0x%" PRIx64,
 			(uint64_t)h->zxid_first, (uint64_t)sc->zxid_prev);
+	else if (!wal_segment_follows(sc->zxid_prev, h))
+		set_end(sc, WAL_SCAN_CORRUPT, 48,
+			"first zxid 0x%" PRIx64 " does not follow 0x%" PRIx64
+			" with zxid_after 0x%" PRIx64,
+			(uint64_t)h->zxid_first, (uint64_t)sc->zxid_prev, (uint64_t)h->zxid_after);
 	else
 		sc->end = WAL_SCAN_CLEAN;
 	sc->db_id = h->db_id;
@@ -512,8 +526,11 @@ static int scan_frame(int fd, struct wal_scan *sc, struct scan_buf *b, uint64_t 
 		ops->frame_seen(ctx, &fh, *off);
 	bool hard = false;
 	char why[sizeof sc->why];
-	uint32_t bad =
-	    frame_check(b->data, &fh, sc->zxid_prev, *off, ops, ctx, &hard, why, sizeof why);
+	/* After a truncate or reset the first record need not follow the one
+	 * before: the header checked it against zxid_after, and the frame
+	 * must start at the header's first zxid (below). */
+	int64_t prev = sc->frames == 0 && sc->hdr.zxid_after ? 0 : sc->zxid_prev;
+	uint32_t bad = frame_check(b->data, &fh, prev, *off, ops, ctx, &hard, why, sizeof why);
 	uint64_t next = *off + wal_block_round_up(fh.bytes);
 	if (!bad && sc->frames == 0 && fh.zxid_first != sc->hdr.zxid_first) {
 		bad = offsetof(struct wal_frame_header, zxid_first);
@@ -556,5 +573,117 @@ int wal_scan_segment(int fd, struct wal_scan *sc, const struct wal_scan_ops *ops
 		rc = scan_frame(fd, sc, &b, &off, ops, ctx, &done);
 	}
 	free(b.data);
+	return rc;
+}
+
+/* ---- cutting after a zxid ---- */
+
+#define CUT_FOUND 1 /* the record callback's "stop here"; errors are < 0 */
+
+/* Where the first record > zxid sits, filled in while the scan delivers. */
+struct cut_point {
+	int64_t zxid;		    /* keep records <= this */
+	uint64_t frame_off;	    /* the frame being delivered */
+	struct wal_frame_header fh; /* ... its header */
+	uint32_t rec_off;	    /* ... end of its records kept so far */
+	uint32_t kept;		    /* ... how many */
+	int64_t zxid_last;	    /* the last record kept in the segment */
+};
+
+static void cut_frame_seen(void *ctx, const struct wal_frame_header *fh, uint64_t off)
+{
+	struct cut_point *cp = ctx;
+	cp->frame_off = off;
+	cp->fh = *fh;
+	cp->rec_off = sizeof *fh;
+	cp->kept = 0;
+}
+
+static int cut_record(void *ctx, const struct wal_record_header *rh, const void *payload)
+{
+	struct cut_point *cp = ctx;
+	if (rh->zxid > cp->zxid)
+		return CUT_FOUND;
+	cp->rec_off += (uint32_t)wal_record_bytes(rh->len);
+	cp->kept++;
+	cp->zxid_last = rh->zxid;
+	return 0;
+}
+
+static const struct wal_scan_ops cut_ops = {.record = cut_record, .frame_seen = cut_frame_seen};
+
+/* Shorten the frame to its first cp->kept records by rewriting its header
+ * alone. The header is the first 48 bytes of a block, inside one sector,
+ * and every other byte written back with its page is unchanged, so a crash
+ * leaves either the old frame or the shortened one, both valid. */
+static int shorten_frame(int fd, const struct cut_point *cp, const char **call)
+{
+	struct wal_frame_header fh = cp->fh;
+	fh.records = cp->kept;
+	fh.zxid_last = cp->zxid_last;
+	fh.bytes = cp->rec_off;
+	fh.checksum = wal_frame_checksum(&fh);
+	*call = "pwrite";
+	ssize_t n = pwrite(fd, &fh, sizeof fh, (off_t)cp->frame_off);
+	if (n != (ssize_t)sizeof fh)
+		return n < 0 ? -errno : -EIO;
+	*call = "fdatasync";
+	return fdatasync(fd) == 0 ? 0 : -errno;
+}
+
+static int cut_at(int dir_fd, int fd, const char *name, const struct cut_point *cp,
+		  uint64_t *end_off, const char **call)
+{
+	if (!cp->kept) {
+		*end_off = cp->frame_off;
+		return wal_segment_truncate(dir_fd, name, cp->frame_off, call);
+	}
+	/* The frames after this one go first: once they are gone, this frame
+	 * is the last whichever of its two versions a crash leaves. */
+	uint64_t frame_end = cp->frame_off + wal_block_round_up(cp->fh.bytes);
+	int rc = wal_segment_truncate(dir_fd, name, frame_end, call);
+	if (!rc)
+		rc = shorten_frame(fd, cp, call);
+	if (rc)
+		return rc;
+	/* The dropped records are now stray bytes after the last frame (a
+	 * crash here leaves a torn tail, cut at open); zero them. */
+	static const uint8_t zeros[WAL_BLOCK_BYTES];
+	uint64_t keep_end = cp->frame_off + cp->rec_off;
+	*end_off = wal_block_round_up(keep_end);
+	*call = "pwrite";
+	ssize_t n = pwrite(fd, zeros, *end_off - keep_end, (off_t)keep_end);
+	if (n != (ssize_t)(*end_off - keep_end))
+		return n < 0 ? -errno : -EIO;
+	return wal_segment_truncate(dir_fd, name, *end_off, call);
+}
+
+int wal_segment_cut_after(int dir_fd, const char *name, uint64_t db_id, int64_t zxid,
+			  int64_t *zxid_last, uint64_t *end_off, const char **call)
+{
+	*zxid_last = 0;
+	*end_off = 0;
+	*call = "open";
+	int fd = openat(dir_fd, name, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct cut_point cp = {.zxid = zxid};
+	struct wal_scan sc = {.db_id = db_id};
+	if (!wal_segment_name_parse(name, &sc.zxid_name))
+		sc.zxid_name = 0;
+	*call = "read";
+	int rc = wal_scan_segment(fd, &sc, &cut_ops, &cp);
+	*zxid_last = cp.zxid_last;
+	if (rc == 0) { /* no record > zxid: nothing to cut, if the segment is sound */
+		*end_off = sc.end_off;
+		*call = "scan";
+		rc = sc.end == WAL_SCAN_CLEAN ? 0 : -EUCLEAN;
+		if (rc)
+			log_error("wal: %s: cannot cut after 0x%" PRIx64 ": %s at offset %" PRIu64,
+				  name, (uint64_t)zxid, sc.why, sc.bad_off);
+	} else if (rc == CUT_FOUND) {
+		rc = cut_at(dir_fd, fd, name, &cp, end_off, call);
+	}
+	close(fd);
 	return rc;
 }

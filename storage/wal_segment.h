@@ -44,13 +44,32 @@ int wal_segment_list(int dir_fd, bool remove_tmp, int64_t **firsts, size_t *coun
 
 /* Create log.<zxid_first> so that it either exists whole (header written
  * and synced, directory entry synced) or not at all: it is built as .tmp
- * and renamed. On error *call names the failed syscall. */
-int wal_segment_create(int dir_fd, int64_t zxid_first, uint64_t db_id, uint64_t bytes,
-		       const char **call);
+ * and renamed. zxid_after goes into the header (0 unless the log was just
+ * truncated or reset). On error *call names the failed syscall. */
+int wal_segment_create(int dir_fd, int64_t zxid_first, int64_t zxid_after, uint64_t db_id,
+		       uint64_t bytes, const char **call);
 
 /* Zero the segment from off (block aligned) to its end, keeping its size,
  * and sync it: the log then ends at off. */
 int wal_segment_truncate(int dir_fd, const char *name, uint64_t off, const char **call);
+
+/* True when a segment with header h may follow a log whose last record is
+ * prev (0: none): by the zxid order rule, or, when the header carries
+ * zxid_after, prev <= zxid_after < zxid_first. */
+bool wal_segment_follows(int64_t prev, const struct wal_segment_header *h);
+
+/* Cut segment `name` so that it holds only the records <= zxid, durably,
+ * in an order that leaves a valid log at every step of a crash: first the
+ * frames after the one holding the first record > zxid are zeroed; then,
+ * when that frame also holds records <= zxid, its header alone is
+ * rewritten to end before it (a 48-byte write inside one sector) and
+ * synced, and only then are the dropped records zeroed; else the log is
+ * zeroed from that frame on. *zxid_last gets the last record kept (0:
+ * none) and *end_off where the data now ends. Returns 0, -EUCLEAN when the
+ * segment does not verify as far as the cut, or -errno with *call naming
+ * the syscall. A segment with no record > zxid is left as it is. */
+int wal_segment_cut_after(int dir_fd, const char *name, uint64_t db_id, int64_t zxid,
+			  int64_t *zxid_last, uint64_t *end_off, const char **call);
 
 /* How the scan of a segment ended. */
 enum wal_scan_end {

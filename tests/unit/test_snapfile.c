@@ -1,8 +1,9 @@
 /* Snapshot files: write and load round trip, the checksum and header
  * checks, falling back past a corrupt or torn newest file, temporary files
  * (never loaded, removed once abandoned, kept while a writer holds them),
- * retention, a failing write, and a tree encoded into a file and back. Each
- * test works in its own directory under /tmp. */
+ * retention, a failing write, a tree encoded into a file and back, and
+ * what replication needs: the raw newest file, installing one, removing
+ * the ones after a zxid. Each test works in its own directory under /tmp. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "core/snapshot.h"
 #include "core/tree.h"
@@ -469,4 +471,170 @@ Test(snapfile, a_tree_encoded_into_a_file_loads_and_decodes)
 	session_table_destroy(st);
 	tree_destroy(t2);
 	tree_destroy(t);
+}
+
+/* ---- replication: shipping a snapshot file to another server ---- */
+
+/* The whole file snapshot.<zxid> in dir d, malloc'd. */
+static uint8_t *slurp(const char *d, int64_t zxid, size_t *len)
+{
+	char p[400];
+	snprintf(p, sizeof p, "%s/snapshot.%016llx", d, (unsigned long long)zxid);
+	FILE *f = fopen(p, "rb");
+	cr_assert_not_null(f, "%s", p);
+	fseek(f, 0, SEEK_END);
+	*len = (size_t)ftell(f);
+	rewind(f);
+	uint8_t *b = malloc(*len ? *len : 1);
+	cr_assert_eq(fread(b, 1, *len, f), *len);
+	fclose(f);
+	return b;
+}
+
+/* Names in d that look like snapshot files, temporary ones included. */
+static int snapshot_files(const char *d)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "ls -A '%s' 2>/dev/null | grep -c '^snapshot\\.'", d);
+	FILE *p = popen(cmd, "r");
+	int n = -1;
+	cr_assert_eq(fscanf(p, "%d", &n), 1);
+	pclose(p);
+	return n;
+}
+
+Test(snapfile, read_newest_gives_the_whole_newest_file_that_verifies)
+{
+	void *buf = (void *)1;
+	size_t len = 1;
+	int64_t zxid = 1;
+	cr_assert_eq(snapfile_read_newest(dir, &buf, &len, &zxid), 0, "no directory");
+	cr_assert_null(buf);
+	cr_assert_eq(zxid, 0);
+	snap(3);
+	snap(9);
+	snap(12);
+	flip_byte(12, 64 + 10);
+	capture_begin();
+	int rc = snapfile_read_newest(dir, &buf, &len, &zxid);
+	capture_end();
+	cr_assert_eq(rc, 0);
+	cr_assert_eq(zxid, 9, "the corrupt newer one is passed over");
+	size_t want_len;
+	uint8_t *want = slurp(dir, 9, &want_len);
+	cr_assert_eq(len, want_len);
+	cr_assert_eq(memcmp(buf, want, len), 0, "header, body and footer, byte for byte");
+	free(want);
+	free(buf);
+}
+
+Test(snapfile, install_writes_another_servers_snapshot_byte_for_byte)
+{
+	snap_sized(0x500000007, 3u << 20);
+	void *buf;
+	size_t len;
+	int64_t zxid;
+	cr_assert_eq(snapfile_read_newest(dir, &buf, &len, &zxid), 0);
+	char other[400];
+	snprintf(other, sizeof other, "%s/follower", base);
+	/* From an odd address, as out of a network buffer. */
+	uint8_t *odd = malloc(len + 1);
+	memcpy(odd + 1, buf, len);
+	int64_t got = 0;
+	cr_assert_eq(snapfile_install(other, odd + 1, len, &got), 0);
+	cr_assert_eq(got, 0x500000007);
+	size_t copy_len;
+	uint8_t *copy = slurp(other, 0x500000007, &copy_len);
+	cr_assert_eq(copy_len, len);
+	cr_assert_eq(memcmp(copy, buf, len), 0);
+	cr_assert_eq(snapshot_files(other), 1, "no temporary file is left");
+	struct snapfile_image img;
+	cr_assert_eq(snapfile_load(other, &img), 0);
+	cr_assert_eq(img.zxid, 0x500000007);
+	cr_assert_eq(img.db_id, DB_ID);
+	cr_assert_eq(img.body_len, 3u << 20);
+	cr_assert_eq(((const uint8_t *)img.body)[12345], body_byte(0x500000007, 12345));
+	snapfile_image_free(&img);
+	/* Again over the same file: replaced, still one. */
+	cr_assert_eq(snapfile_install(other, buf, len, &got), 0);
+	cr_assert_eq(snapshot_files(other), 1);
+	free(copy);
+	free(odd);
+	free(buf);
+}
+
+/* Install must refuse b (len bytes) and leave no file in dir. */
+static void assert_refused(const uint8_t *b, size_t len, const char *why)
+{
+	int64_t got = 77;
+	capture_begin();
+	int rc = snapfile_install(dir, b, len, &got);
+	char *err = capture_end();
+	cr_assert_eq(rc, -EBADMSG, "%s: %d", why, rc);
+	cr_assert_eq(got, 0, "%s", why);
+	cr_assert_not_null(strstr(err, "refusing to install"), "%s: %s", why, err);
+	cr_assert_eq(snapshot_files(dir), 0, "%s", why);
+}
+
+Test(snapfile_fault, install_refuses_bytes_that_do_not_verify)
+{
+	snap(9);
+	size_t len;
+	uint8_t *good = slurp(dir, 9, &len);
+	char p[400];
+	path_of(p, sizeof p, 9, false);
+	cr_assert_eq(unlink(p), 0);
+	uint8_t *b = malloc(len);
+
+	size_t flips[] = {0, 17, 24, 64, 64 + 500, len - 20, len - 1};
+	for (size_t i = 0; i < sizeof flips / sizeof *flips; i++) {
+		memcpy(b, good, len);
+		b[flips[i]] ^= 0x20;
+		char why[64];
+		snprintf(why, sizeof why, "byte %zu flipped", flips[i]);
+		assert_refused(b, len, why);
+	}
+	memcpy(b, good, len);
+	assert_refused(b, len - 1, "one byte short");
+	assert_refused(b, 50, "shorter than a header");
+	/* A footer zxid that differs from the header's, under a checksum
+	 * that holds: only the comparison catches it. */
+	struct snapfile_footer f;
+	memcpy(&f, b + len - sizeof f, sizeof f);
+	f.zxid = 10;
+	memcpy(b + len - sizeof f, &f, sizeof f);
+	f.checksum = XXH3_64bits(b, len - sizeof f.checksum);
+	memcpy(b + len - sizeof f, &f, sizeof f);
+	assert_refused(b, len, "footer zxid 10, header zxid 9");
+
+	int64_t got;
+	cr_assert_eq(snapfile_install(dir, good, len, &got), 0, "the good bytes go in");
+	cr_assert_eq(got, 9);
+	free(b);
+	free(good);
+}
+
+Test(snapfile, remove_after_deletes_the_newer_snapshots_only)
+{
+	cr_assert_eq(snapfile_remove_after(dir, 0), 0, "no directory");
+	snap(5);
+	snap(9);
+	snap(12);
+	snap(15);
+	struct snapfile_writer *w;
+	cr_assert_eq(snapfile_begin(dir, 20, DB_ID, &w), 0); /* a writer's file */
+	cr_assert_eq(snapfile_remove_after(dir, 9), 2);
+	cr_assert(exists(5, false));
+	cr_assert(exists(9, false));
+	cr_assert_not(exists(12, false));
+	cr_assert_not(exists(15, false));
+	cr_assert(exists(20, true), "a writer's temporary file is the caller's to abort");
+	snapfile_abort(w);
+	struct snapfile_image img;
+	cr_assert_eq(snapfile_load(dir, &img), 0);
+	cr_assert_eq(img.zxid, 9);
+	snapfile_image_free(&img);
+	cr_assert_eq(snapfile_remove_after(dir, 9), 0);
+	cr_assert_eq(snapfile_remove_after(dir, 4), 2);
+	cr_assert_eq(snapshot_files(dir), 0);
 }

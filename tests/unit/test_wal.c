@@ -987,7 +987,7 @@ Test(wal_fault, an_empty_newest_segment_is_removed_and_its_id_kept)
 	int fd = dir_fd_open();
 	const char *call;
 	/* A roll-over that crashed after creating log.7, before writing it. */
-	cr_assert_eq(wal_segment_create(fd, 7, db, c.segment_bytes, &call), 0);
+	cr_assert_eq(wal_segment_create(fd, 7, 0, db, c.segment_bytes, &call), 0);
 	close(fd);
 	cr_assert_eq(seg_count(), 2);
 	st = open_ok(&c, &r);
@@ -1005,7 +1005,7 @@ Test(wal_fault, an_empty_newest_segment_is_removed_and_its_id_kept)
 	st = open_ok(&c, &r); /* creates the directory */
 	st->ops->close(st);
 	fd = dir_fd_open();
-	cr_assert_eq(wal_segment_create(fd, 1, 0x1234, c.segment_bytes, &call), 0);
+	cr_assert_eq(wal_segment_create(fd, 1, 0, 0x1234, c.segment_bytes, &call), 0);
 	close(fd);
 	st = open_ok(&c, &r);
 	cr_assert_eq(seg_count(), 0);
@@ -1031,5 +1031,347 @@ Test(wal_fault, half_created_segments_are_removed_at_open)
 	assert_replayed(&r, 1, 3);
 	cr_assert_neq(access(path, F_OK), 0);
 	commit_durable(st, 4, 1);
+	st->ops->close(st);
+}
+
+/* ---- truncate and reset ---- */
+
+#define E4 (4LL << 32)
+#define E5 (5LL << 32)
+
+/* Replay saw exactly the n zxids in want, in order. */
+static void assert_replayed_list(const struct replayed *r, const int64_t *want, size_t n)
+{
+	cr_assert_eq(r->n, n, "replayed %zu records, want %zu", r->n, n);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(r->zxid[i], want[i], "record %zu: 0x%lx, want 0x%lx", i,
+			     (unsigned long)r->zxid[i], (unsigned long)want[i]);
+}
+
+/* Reopen, replaying with stderr captured: neither a torn tail nor
+ * corruption may be reported. */
+static struct storage *reopen_quiet(const struct wal_config *c, struct replayed *r)
+{
+	capture_begin();
+	struct storage *st = open_ok(c, r);
+	char *text = capture_end();
+	cr_assert_null(strstr(text, "torn"), "%s", text);
+	cr_assert_null(strstr(text, "corrupt"), "%s", text);
+	return st;
+}
+
+static struct wal_config tiny_segments(void)
+{
+	struct wal_config c = small_config();
+	c.segment_bytes = 4 * WAL_BLOCK_BYTES; /* a header and three one-block frames */
+	c.batch_bytes_max = 2 * WAL_BLOCK_BYTES;
+	return c;
+}
+
+Test(wal, truncate_drops_tail_and_reopens)
+{
+	struct wal_config c = small_config();
+	write_three_frames(&c); /* 1-3, 4-6, 7-9 at blocks 1, 2, 3 of log.1 */
+	struct replayed r;
+	struct storage *st = open_ok(&c, &r);
+	cr_assert_eq(st->ops->truncate(st, 5), 0, "inside the frame 4-6");
+	cr_assert_eq(st->ops->durable_zxid(st), 5);
+	cr_assert_eq(st->ops->last_zxid(st), 5);
+
+	/* The frame now ends after zxid 5 and everything after it is zero. */
+	struct wal_frame_header fh;
+	read_at(1, 2 * WAL_BLOCK_BYTES, &fh, sizeof fh);
+	cr_assert_eq(fh.records, 2);
+	cr_assert_eq(fh.zxid_last, 5);
+	cr_assert_eq(fh.checksum, wal_frame_checksum(&fh));
+	cr_assert(zero_from(1, 2 * WAL_BLOCK_BYTES + fh.bytes));
+	struct wal_scan sc = scan(1);
+	cr_assert_eq(sc.end, WAL_SCAN_CLEAN);
+	cr_assert_eq(sc.records, 5);
+	cr_assert_eq(sc.end_off, 3 * WAL_BLOCK_BYTES);
+
+	cr_assert_eq(st->ops->truncate(st, 3), 0, "at a frame boundary");
+	cr_assert(zero_from(1, 2 * WAL_BLOCK_BYTES));
+	cr_assert_eq(st->ops->durable_zxid(st), 3);
+	st->ops->close(st);
+
+	st = reopen_quiet(&c, &r);
+	assert_replayed(&r, 1, 3);
+	cr_assert_eq(st->ops->last_zxid(st), 3);
+	commit_durable(st, 4, 3); /* goes on in the same segment */
+	st->ops->close(st);
+	cr_assert_eq(seg_count(), 1);
+	st = reopen_quiet(&c, &r);
+	assert_replayed(&r, 1, 6);
+	st->ops->close(st);
+}
+
+Test(wal, truncate_across_segments_deletes_the_later_ones)
+{
+	struct wal_config c = tiny_segments();
+	struct replayed r;
+	struct storage *st = open_ok(&c, &r);
+	for (int64_t z = 1; z <= 60; z += 6)
+		commit_durable(st, z, 6);
+	/* Segments: 1-18, 19-36, 37-54, 55-60. */
+	cr_assert_eq(seg_count(), 4);
+	cr_assert_eq(st->ops->truncate(st, 27), 0, "inside frame 25-30 of log.19");
+	cr_assert_eq(seg_count(), 2);
+	cr_assert_eq(st->ops->durable_zxid(st), 27);
+	struct wal_scan sc = scan(19);
+	cr_assert_eq(sc.end, WAL_SCAN_CLEAN);
+	cr_assert_eq(sc.records, 9);
+	st->ops->close(st);
+
+	st = reopen_quiet(&c, &r);
+	assert_replayed(&r, 1, 27);
+	commit_durable(st, 28, 6);
+	/* log.19 (now 19-33) goes whole; then log.1 is cut inside its first frame. */
+	cr_assert_eq(st->ops->truncate(st, 18), 0);
+	cr_assert_eq(seg_count(), 1);
+	cr_assert_eq(st->ops->truncate(st, 2), 0);
+	cr_assert_eq(st->ops->last_zxid(st), 2);
+	commit_durable(st, 3, 4);
+	st->ops->close(st);
+	st = reopen_quiet(&c, &r);
+	assert_replayed(&r, 1, 6);
+	cr_assert_eq(seg_count(), 2, "the records after the truncate start a new segment");
+	st->ops->close(st);
+}
+
+Test(wal, truncate_then_a_lower_counter_or_a_new_epoch_then_reopen)
+{
+	struct wal_config c = small_config();
+	struct replayed r;
+	struct storage *st = open_ok(&c, &r);
+	commit_durable(st, E4 + 1, 3);
+	commit_durable(st, E4 + 4, 4); /* up to E4 + 7 */
+	cr_assert_eq(st->ops->truncate(st, E4 + 5), 0);
+	cr_assert_eq(st->ops->last_zxid(st), E4 + 5);
+	cr_assert_eq(st->ops->add(st, E4 + 5, 0, NULL, 0), -EINVAL, "not above the cut");
+	commit_durable(st, E4 + 6, 1); /* the same zxid as a dropped record */
+	cr_assert_eq(st->ops->truncate(st, E4 + 5), 0, "and dropped again: a whole segment");
+	commit_durable(st, E5 + 1, 2); /* a new epoch right after the cut */
+	st->ops->close(st);
+
+	st = reopen_quiet(&c, &r);
+	int64_t want[] = {E4 + 1, E4 + 2, E4 + 3, E4 + 4, E4 + 5, E5 + 1, E5 + 2};
+	assert_replayed_list(&r, want, sizeof want / sizeof *want);
+	cr_assert_eq(st->ops->last_zxid(st), E5 + 2);
+	cr_assert_eq(st->ops->add(st, E5 + 4, 0, NULL, 0), -EINVAL, "the order rule is back");
+	commit_durable(st, E5 + 3, 1);
+	st->ops->close(st);
+	st = reopen_quiet(&c, &r);
+	cr_assert_eq(r.n, 8);
+	cr_assert_eq(r.zxid[7], E5 + 3);
+	st->ops->close(st);
+}
+
+Test(wal, a_truncated_segment_takes_a_new_epoch_after_a_reopen)
+{
+	struct wal_config c = small_config();
+	struct replayed r;
+	struct storage *st = open_ok(&c, &r);
+	commit_durable(st, E4 + 1, 7);
+	cr_assert_eq(st->ops->truncate(st, E4 + 5), 0);
+	st->ops->close(st);
+	st = reopen_quiet(&c, &r);
+	commit_durable(st, E5 + 1, 3); /* appended to log.<E4+1> itself */
+	st->ops->close(st);
+	cr_assert_eq(seg_count(), 1);
+	st = reopen_quiet(&c, &r);
+	int64_t want[] = {E4 + 1, E4 + 2, E4 + 3, E4 + 4, E4 + 5, E5 + 1, E5 + 2, E5 + 3};
+	assert_replayed_list(&r, want, sizeof want / sizeof *want);
+	st->ops->close(st);
+}
+
+Test(wal, truncate_above_the_last_record_lets_the_next_one_jump)
+{
+	struct wal_config c = small_config();
+	struct replayed r;
+	struct storage *st = open_ok(&c, &r);
+	commit_durable(st, 1, 3);
+	cr_assert_eq(st->ops->truncate(st, 10), 0, "nothing to drop");
+	cr_assert_eq(st->ops->last_zxid(st), 3);
+	cr_assert_eq(st->ops->durable_zxid(st), 3);
+	commit_durable(st, 12, 2); /* any zxid above the log's end */
+	st->ops->close(st);
+	st = reopen_quiet(&c, &r);
+	int64_t want[] = {1, 2, 3, 12, 13};
+	assert_replayed_list(&r, want, sizeof want / sizeof *want);
+	st->ops->close(st);
+}
+
+Test(wal, truncate_below_the_first_record_drops_everything)
+{
+	struct wal_config c = tiny_segments();
+	struct replayed r;
+	struct storage *st = open_ok(&c, &r);
+	for (int64_t z = 10; z < 40; z += 6)
+		commit_durable(st, z, 6);
+	cr_assert_gt(seg_count(), 1);
+	cr_assert_eq(st->ops->truncate(st, 5), 0);
+	cr_assert_eq(seg_count(), 0);
+	cr_assert_eq(st->ops->last_zxid(st), 5);
+	cr_assert_eq(st->ops->durable_zxid(st), 5);
+	cr_assert_eq(st->ops->add(st, 5, 0, NULL, 0), -EINVAL);
+	commit_durable(st, 7, 2);
+	st->ops->close(st);
+	st = reopen_quiet(&c, &r);
+	assert_replayed(&r, 7, 8);
+	cr_assert_eq(st->ops->truncate(st, 0), 0);
+	cr_assert_eq(st->ops->last_zxid(st), 0);
+	st->ops->close(st);
+	st = reopen_quiet(&c, &r);
+	cr_assert_eq(r.n, 0);
+	cr_assert_eq(seg_count(), 0);
+	st->ops->close(st);
+}
+
+Test(wal, reset_forgets_the_log_and_appends_from_a_higher_zxid)
+{
+	struct wal_config c = tiny_segments();
+	struct replayed r;
+	struct storage *st = open_ok(&c, &r);
+	for (int64_t z = 1; z <= 30; z += 6)
+		commit_durable(st, z, 6);
+	uint64_t db = db_id_of(1);
+	add_batch(st, 31, 2); /* committed, not yet written: forgotten too */
+	add_record(st, 33);   /* not committed */
+	cr_assert_eq(st->ops->reset(st, E5 + 0x10), 0);
+	cr_assert_eq(seg_count(), 0);
+	cr_assert_eq(st->ops->last_zxid(st), E5 + 0x10);
+	cr_assert_eq(st->ops->durable_zxid(st), E5 + 0x10);
+	cr_assert_eq(st->ops->add(st, E5 + 0x10, 0, NULL, 0), -EINVAL);
+	commit_durable(st, E5 + 0x11, 3);
+	cr_assert_eq(db_id_of(E5 + 0x11), db, "the database id outlives the reset");
+	st->ops->close(st);
+
+	st = reopen_quiet(&c, &r);
+	int64_t want[] = {E5 + 0x11, E5 + 0x12, E5 + 0x13};
+	assert_replayed_list(&r, want, sizeof want / sizeof *want);
+	cr_assert_eq(st->ops->reset(st, E5 + 0x20), 0);
+	st->ops->close(st);
+	st = reopen_quiet(&c, &r);
+	cr_assert_eq(r.n, 0, "nothing survives a reset");
+	cr_assert_eq(st->ops->last_zxid(st), 0);
+	st->ops->close(st);
+}
+
+Test(wal, last_zxid_and_the_arguments_truncate_refuses)
+{
+	struct wal_config c = small_config();
+	struct replayed r;
+	struct storage *st = open_ok(&c, &r);
+	cr_assert_eq(st->ops->last_zxid(st), 0, "a new log");
+	add_record(st, 1);
+	cr_assert_eq(st->ops->last_zxid(st), 1, "added, not committed");
+	cr_assert_eq(st->ops->truncate(st, 0), -EBUSY, "records added and not committed");
+	cr_assert_eq(st->ops->last_zxid(st), 1, "the refusal changed nothing");
+	cr_assert_eq(st->ops->commit(st), 0);
+	cr_assert_eq(st->ops->truncate(st, -1), -EINVAL);
+	cr_assert_eq(st->ops->reset(st, -1), -EINVAL);
+	add_batch(st, 2, 3);
+	cr_assert_eq(st->ops->last_zxid(st), 4, "committed, maybe not written");
+	cr_assert_eq(st->ops->truncate(st, 3), 0, "writes the batches, then cuts");
+	cr_assert_eq(st->ops->last_zxid(st), 3);
+	cr_assert_eq(st->ops->durable_zxid(st), 3);
+	st->ops->close(st);
+	st = reopen_quiet(&c, &r);
+	assert_replayed(&r, 1, 3);
+	cr_assert_eq(st->ops->last_zxid(st), 3, "a reopened log: its last record");
+	st->ops->close(st);
+}
+
+Test(wal_fault, truncate_and_reset_of_a_failed_store_fail)
+{
+	struct faults f = {.write_fail_at = 2, .write_err = -ENOSPC};
+	struct wal_config c = fault_config(&f);
+	struct replayed r;
+	struct storage *st = open_ok(&c, &r);
+	commit_durable(st, 1, 3);
+	add_batch(st, 4, 3);
+	cr_assert_eq(wait_durable(st, 6), -ENOSPC);
+	cr_assert_eq(st->ops->truncate(st, 2), -ENOSPC);
+	cr_assert_eq(st->ops->reset(st, 2), -ENOSPC);
+	assert_failed_forever(st, &f, -ENOSPC);
+	st->ops->close(st);
+	c.fault = NULL;
+	st = open_ok(&c, &r);
+	assert_replayed(&r, 1, 3);
+	st->ops->close(st);
+}
+
+Test(wal_fault, a_crash_before_the_dropped_records_are_zeroed_leaves_a_torn_tail)
+{
+	struct wal_config c = small_config();
+	struct replayed r;
+	struct storage *st = open_ok(&c, &r);
+	commit_durable(st, 1, 2);
+	commit_durable(st, 3, 40); /* ~6 KiB: blocks 2 and 3 */
+	uint8_t second[WAL_BLOCK_BYTES];
+	read_at(1, 3 * WAL_BLOCK_BYTES, second, sizeof second);
+	cr_assert_eq(st->ops->truncate(st, 5), 0);
+	st->ops->close(st);
+	/* Put back what the last step zeroed: the shortened frame is followed
+	 * by the bytes of the records it dropped. */
+	char path[512];
+	seg_path(path, sizeof path, 1);
+	int fd = open(path, O_RDWR);
+	cr_assert_eq(pwrite(fd, second, sizeof second, 3 * WAL_BLOCK_BYTES),
+		     (ssize_t)sizeof second);
+	close(fd);
+
+	capture_begin();
+	st = open_ok(&c, &r);
+	char *text = capture_end();
+	assert_replayed(&r, 1, 5);
+	cr_assert_not_null(strstr(text, "torn tail"), "%s", text);
+	cr_assert(zero_from(1, 3 * WAL_BLOCK_BYTES));
+	st->ops->close(st);
+}
+
+/* Rewrite the zxid_after of segment first's header, checksum and all. */
+static void set_zxid_after(int64_t first, int64_t after)
+{
+	struct wal_segment_header h;
+	read_at(first, 0, &h, sizeof h);
+	h.zxid_after = after;
+	h.checksum = wal_segment_checksum(&h);
+	char path[512];
+	seg_path(path, sizeof path, first);
+	int fd = open(path, O_RDWR);
+	cr_assert_eq(pwrite(fd, &h, sizeof h, 0), (ssize_t)sizeof h);
+	close(fd);
+}
+
+Test(wal_fault, a_jump_that_zxid_after_does_not_cover_is_corruption)
+{
+	struct wal_config c = small_config();
+	struct replayed r;
+	struct storage *st = open_ok(&c, &r);
+	commit_durable(st, 1, 3);
+	cr_assert_eq(st->ops->truncate(st, 10), 0);
+	commit_durable(st, 12, 2);
+	st->ops->close(st);
+	struct wal_segment_header h;
+	read_at(12, 0, &h, sizeof h);
+	cr_assert_eq(h.zxid_after, 3, "where the log ended when the jump was allowed");
+	read_at(1, 0, &h, sizeof h);
+	cr_assert_eq(h.zxid_after, 0, "an ordinary segment's");
+
+	int64_t bad[] = {0, 2, 12}; /* none; below the last record; not below the first */
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		set_zxid_after(12, bad[i]);
+		char err[512] = "";
+		cr_assert_null(storage_wal_open(&c, collect, &r, err, sizeof err), "%ld",
+			       (long)bad[i]);
+		cr_assert_not_null(strstr(err, "log.000000000000000c: corrupt"), "%s", err);
+		cr_assert_not_null(strstr(err, "does not follow 0x3"), "%s", err);
+	}
+	set_zxid_after(12, 10);
+	st = reopen_quiet(&c, &r);
+	int64_t want[] = {1, 2, 3, 12, 13};
+	assert_replayed_list(&r, want, sizeof want / sizeof *want);
 	st->ops->close(st);
 }
