@@ -140,13 +140,19 @@ static int env_snap_install(void *ctx, const void *buf, size_t len, int64_t zxid
 	int64_t got = 0;
 	if (!r->cfg.snap_dir || !r->cfg.snap_dir[0])
 		return -ENOENT;
-	int rc = snapfile_install(r->cfg.snap_dir, buf, len, &got);
+	/* Log first: a crash in between leaves an empty log beside our old
+	 * snapshot, which the next sync repairs; the other order could leave
+	 * a divergent log beside the leader's snapshot. */
+	int rc = r->wal->ops->reset(r->wal, zxid);
+	if (rc)
+		return rc;
+	rc = snapfile_install(r->cfg.snap_dir, buf, len, &got);
 	if (rc)
 		return rc;
 	if (got != zxid)
 		return -EBADMSG;
 	log_info("installed the leader's snapshot at zxid 0x%lx (%zu bytes)", (long)zxid, len);
-	return r->wal->ops->reset(r->wal, zxid);
+	return 0;
 }
 
 static void publish_stats(struct replica *r)

@@ -610,12 +610,11 @@ static void on_snap(struct zab *z, struct jute_in *in, int64_t now_ms)
 	if ((int64_t)z->snap_len < total)
 		return;
 	int rc = z->env.snap_install(z->env.ctx, z->snap_buf, z->snap_len, zxid);
-	if (rc) {
+	if (rc)
 		log_error("zab: cannot install the leader's snapshot: %d", rc);
-		enter_looking(z, now_ms, "snapshot install failed");
-		return;
-	}
-	z->env.restart(z->env.ctx, "installed the leader's snapshot");
+	/* Either way the log was emptied: only a restart sees the disk as it is. */
+	z->env.restart(z->env.ctx,
+		       rc ? "snapshot install failed" : "installed the leader's snapshot");
 }
 
 static void on_proposal(struct zab *z, struct jute_in *in, int64_t now_ms)

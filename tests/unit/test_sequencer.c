@@ -56,8 +56,14 @@ static int fake_purge(struct storage *st, int64_t zxid)
 	return 0;
 }
 
-static const struct storage_ops fake_ops = {fake_add,	  fake_commit, fake_poll, fake_durable,
-					    fake_wait_fd, fake_purge,  fake_close};
+/* Rewinding the log is an ensemble follower's; the sequencer never does. */
+static const struct storage_ops fake_ops = {.add = fake_add,
+					    .commit = fake_commit,
+					    .poll = fake_poll,
+					    .durable_zxid = fake_durable,
+					    .wait_fd = fake_wait_fd,
+					    .purge_before = fake_purge,
+					    .close = fake_close};
 
 static void no_wake(void *ctx, int core)
 {
