@@ -2,7 +2,8 @@
  * batched into one send per wakeup, replies parsed straight out of a large
  * receive buffer, pings when idle and a clean closeSession at the end.
  * Every wait has a deadline, so a dead or stalled server fails the session
- * (naming the server) instead of hanging the run. */
+ * (naming the server) instead of hanging the run; with --reconnect, the
+ * session goes on with a new one on the next server instead. */
 #include "bench/client.h"
 
 #include <errno.h>
@@ -26,6 +27,11 @@
 #define SESSION_TIMEOUT_MS 30000
 /* Room in wbuf for a ConnectRequest, a ping and a closeSession. */
 #define WBUF_SLACK_BYTES 256
+/* --reconnect: after trying every server once in a row without success, a
+ * session waits this long, so an ensemble that is electing a leader is not
+ * flooded with connections; it bounds how late a session notices that
+ * service is back. */
+#define RECONNECT_PAUSE_NS 50000000u
 
 static _Atomic int failures_logged;
 
@@ -40,7 +46,8 @@ int client_init(struct client *s, struct worker *w, int index, int inflight)
 	memset(s, 0, sizeof *s);
 	s->w = w;
 	s->index = index;
-	s->server = &b->servers[index % b->server_count];
+	s->server_at = index % b->server_count;
+	s->server = &b->servers[s->server_at];
 	s->fd = -1;
 	s->xid_next = 1;
 	s->slot_cap = (uint32_t)inflight;
@@ -66,8 +73,18 @@ void client_free(struct client *s)
 	jute_out_free(&s->wbuf);
 }
 
+/* --reconnect: the session no longer waits for its next attempt. */
+static void stop_waiting(struct client *s)
+{
+	if (s->state == CLIENT_IDLE && s->reconnect_at_ns) {
+		s->reconnect_at_ns = 0;
+		s->w->sessions_waiting--;
+	}
+}
+
 static void finish(struct client *s, enum client_state state)
 {
+	stop_waiting(s);
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
@@ -75,19 +92,88 @@ static void finish(struct client *s, enum client_state state)
 	s->w->sessions_live--;
 }
 
+/* Forgets the connection: its fd, buffers and outstanding requests, which
+ * count as lost (connectionloss) in the run's figures. */
+static void drop_connection(struct client *s, uint64_t now)
+{
+	if (s->fd >= 0)
+		close(s->fd); /* also leaves the epoll set: the fd is not shared */
+	s->fd = -1;
+	for (uint32_t i = 0; i < s->slot_count; i++)
+		workload_lost(s, &s->slots[(s->slot_head + i) % s->slot_cap], now);
+	s->slot_head = s->slot_count = 0;
+	s->rbuf_len = 0;
+	jute_out_reset(&s->wbuf);
+	s->wbuf_sent = 0;
+	s->poll_out = false;
+	s->ping_outstanding = false;
+	s->xid_next = 1;
+	s->session_id = 0;
+}
+
+/* --reconnect: the session waits in CLIENT_IDLE for its next attempt, on
+ * the next server; client_reopen_if_due() makes it. At the end of the run
+ * it just closes. Only a loss of an active session is logged, with the
+ * reconnection that follows it, so the log shows each outage once. */
+static void lose(struct client *s, int err, const char *what)
+{
+	struct worker *w = s->w;
+	const struct bench *b = w->b;
+	uint64_t now = now_ns();
+	bool was_active = s->state == CLIENT_ACTIVE;
+	stop_waiting(s); /* a waiting session failed from outside: the run's end */
+	w->connect_failures++;
+	drop_connection(s, now);
+	if (s->state == CLIENT_CLOSING || workload_done(s, now)) {
+		finish(s, CLIENT_CLOSED);
+		return;
+	}
+	if (was_active) {
+		s->lost_ns = now;
+		s->lost_from = s->server;
+		s->attempts = 0;
+	}
+	s->attempts++;
+	s->server_at = (s->server_at + 1) % b->server_count;
+	s->server = &b->servers[s->server_at];
+	if (was_active)
+		log_warn("server %s: session %d: %s%s%s; reconnecting to %s", s->lost_from->name,
+			 s->index, what, err ? ": " : "", err ? strerror(-err) : "",
+			 s->server->name);
+	bool round_done = s->attempts % (uint32_t)b->server_count == 0;
+	s->reconnect_at_ns = now + (round_done ? RECONNECT_PAUSE_NS : 0);
+	s->state = CLIENT_IDLE;
+	w->sessions_waiting++;
+}
+
+void client_reopen_if_due(struct client *s, uint64_t now)
+{
+	if (s->state != CLIENT_IDLE || !s->reconnect_at_ns || now < s->reconnect_at_ns)
+		return;
+	stop_waiting(s);
+	if (workload_done(s, now)) {
+		finish(s, CLIENT_CLOSED);
+		return;
+	}
+	client_open(s, now);
+}
+
 int client_fail(struct client *s, int err, const char *fmt, ...)
 {
 	if (!client_live(s))
 		return err ? err : -EPROTO;
-	if (atomic_fetch_add(&failures_logged, 1) < FAILURES_LOGGED_MAX) {
-		char what[256];
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(what, sizeof what, fmt, ap);
-		va_end(ap);
+	char what[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	if (s->w->b->cfg.reconnect && s->w->mode == WORKER_RUN) {
+		lose(s, err, what);
+		return err ? err : -EPROTO;
+	}
+	if (atomic_fetch_add(&failures_logged, 1) < FAILURES_LOGGED_MAX)
 		log_error("server %s: session %d: %s%s%s", s->server->name, s->index, what,
 			  err ? ": " : "", err ? strerror(-err) : "");
-	}
 	atomic_store(&s->w->b->abort_run, 1);
 	s->w->failed_sessions++;
 	finish(s, CLIENT_FAILED);
@@ -218,7 +304,18 @@ static int on_sync_reply(struct client *s, int32_t err, uint64_t now)
 	if (err != ZOK)
 		return client_fail(s, 0, "sync: %s (%d)", proto_err_name(err), err);
 	s->state = CLIENT_ACTIVE;
-	s->w->sessions_ready++;
+	if (!s->ever_ready) {
+		s->ever_ready = true;
+		s->w->sessions_ready++;
+	}
+	if (s->lost_ns) {
+		s->w->reconnects++;
+		log_info("server %s: session %d: new session after %.0f ms (%u failed attempts) "
+			 "since losing %s",
+			 s->server->name, s->index, (double)(now - s->lost_ns) / 1e6,
+			 s->attempts - 1, s->lost_from->name);
+		s->lost_ns = 0;
+	}
 	return 0;
 }
 
@@ -382,7 +479,7 @@ void client_drive(struct client *s, uint64_t now)
 			send_bare(s, s->close_xid, ZOP_CLOSE_SESSION, now);
 			break;
 		}
-		if (client_live(s))
+		if (s->state == CLIENT_ACTIVE) /* not if fill() lost the connection */
 			maybe_ping(s, now);
 		break;
 	case CLIENT_IDLE:
@@ -426,6 +523,8 @@ void client_tick(struct client *s, uint64_t now)
 		}
 		break;
 	case CLIENT_IDLE:
+		client_reopen_if_due(s, now);
+		return;
 	case CLIENT_CLOSED:
 	case CLIENT_FAILED:
 	case CLIENT_STATE_COUNT:

@@ -44,7 +44,8 @@ struct slot {
 struct client {
 	struct worker *w;
 	const struct server *server;
-	int index; /* across the whole run */
+	int server_at; /* server's index in b->servers */
+	int index;     /* across the whole run */
 	int fd;
 	enum client_state state;
 	int32_t xid_next;
@@ -76,11 +77,22 @@ struct client {
 	uint64_t sched_next;
 	/* Setup: the next prefix component or key to create. */
 	uint32_t setup_next;
+
+	/* --reconnect: a session that lost its connection waits in CLIENT_IDLE
+	 * until reconnect_at_ns (0: not waiting), then opens a new session on
+	 * the next server. */
+	bool ever_ready; /* counted in w->sessions_ready once */
+	uint64_t reconnect_at_ns;
+	uint64_t lost_ns; /* when an active connection was lost, 0 if none since */
+	const struct server *lost_from;
+	uint32_t attempts; /* failed attempts since the loss */
 };
 
 int client_init(struct client *s, struct worker *w, int index, int inflight);
 void client_free(struct client *s);
 void client_open(struct client *s, uint64_t now);
+/* --reconnect: opens the new connection of a session whose pause is over. */
+void client_reopen_if_due(struct client *s, uint64_t now);
 void client_on_event(struct client *s, uint32_t events);
 /* Timeouts, pings and the end of the run: called every few milliseconds. */
 void client_tick(struct client *s, uint64_t now);
@@ -101,6 +113,8 @@ bool workload_done(const struct client *s, uint64_t now);
 void workload_put(struct client *s, const struct op *op, int32_t xid);
 int workload_reply(struct client *s, const struct slot *sl, int32_t err, struct jute_in *in,
 		   uint64_t now);
+/* The connection of a request died before its reply: a connectionloss error. */
+void workload_lost(struct client *s, const struct slot *sl, uint64_t now);
 /* Open loop: when this session's next request is due, or UINT64_MAX. */
 uint64_t workload_next_due(const struct client *s);
 

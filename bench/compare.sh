@@ -280,27 +280,6 @@ report() {
 		"$(uname -sr); data dirs on ${DF_LINE:-?}; other processes kept $(others_busy) of the CPUs busy during the runs"
 }
 
-# CPU ticks as "busy total" for the machine, and those of this shell and
-# every child it has reaped (servers, benches: all reaped before the report).
-machine_ticks() {
-	awk '$1 == "cpu" { for (i = 2; i <= 9 && i <= NF; i++) { t += $i; if (i == 5 || i == 6) idle += $i }
-		print t - idle, t }' /proc/stat
-}
-our_ticks() { # utime + stime + cutime + cstime (fields 14..17)
-	sed 's/.*) //' "/proc/$$/stat" | awk '{ print $12 + $13 + $14 + $15 }'
-}
-
-# How much of the machine other processes used while this script ran: the
-# figures are only as good as that is small.
-others_busy() {
-	local busy0 total0 ours0=$OURS_START busy1 total1 ours1
-	read -r busy0 total0 <<<"$MACHINE_START"
-	read -r busy1 total1 < <(machine_ticks)
-	ours1=$(our_ticks)
-	awk -v b="$((busy1 - busy0))" -v t="$((total1 - total0))" -v o="$((ours1 - ours0))" \
-		'BEGIN { x = b - o; if (x < 0) x = 0; printf "%.0f%%", (t > 0 ? 100 * x / t : 0) }'
-}
-
 # ---- main ------------------------------------------------------------------
 
 mkdir -p "$RESULTS_DIR"

@@ -4,7 +4,9 @@
  * measured load on worker threads and prints the figures. */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <netdb.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,10 @@ static void usage(FILE *f)
 		   "                    measured from the intended send time (closed loop)\n"
 		   "  --prefix PATH     parent znode of the keys (/rkbench)\n"
 		   "  --timeout S       connect/request/close timeout (10)\n"
+		   "  --reconnect       on a lost connection, count its requests as errors and\n"
+		   "                    go on with a new session on the next server\n"
+		   "  --series FILE     write ops completed per interval over the run as CSV\n"
+		   "  --series-ms MS    width of a --series interval (100)\n"
 		   "  --csv             print one CSV line; --csv-header adds the header\n"
 		   "exit: 0 ok, 1 connection/protocol failure, 2 usage, 3 replies with errors\n");
 }
@@ -81,6 +87,9 @@ enum {
 	OPT_TIMEOUT,
 	OPT_CSV,
 	OPT_CSV_HEADER,
+	OPT_RECONNECT,
+	OPT_SERIES,
+	OPT_SERIES_MS,
 	OPT_HELP,
 };
 
@@ -98,6 +107,9 @@ static const struct option long_options[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"csv", no_argument, NULL, OPT_CSV},
     {"csv-header", no_argument, NULL, OPT_CSV_HEADER},
+    {"reconnect", no_argument, NULL, OPT_RECONNECT},
+    {"series", required_argument, NULL, OPT_SERIES},
+    {"series-ms", required_argument, NULL, OPT_SERIES_MS},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -134,6 +146,14 @@ static int parse_option(struct bench_config *c, int opt, const char *arg)
 	case OPT_CSV_HEADER:
 		c->csv = c->csv_header = true;
 		return 0;
+	case OPT_RECONNECT:
+		c->reconnect = true;
+		return 0;
+	case OPT_SERIES:
+		c->series_path = arg;
+		return 0;
+	case OPT_SERIES_MS:
+		return parse_double("series-ms", arg, 1, 60000, &c->series_ms);
 	case OPT_HELP:
 		usage(stdout);
 		exit(0);
@@ -208,6 +228,7 @@ static int parse_args(struct bench *b, int argc, char **argv)
 				   .duration_s = 10,
 				   .warmup_s = 2,
 				   .timeout_s = 10,
+				   .series_ms = 100,
 				   .prefix = "/rkbench"};
 	int opt;
 	while ((opt = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
@@ -228,6 +249,15 @@ static int parse_args(struct bench *b, int argc, char **argv)
 	}
 	if (c->threads > c->sessions)
 		c->threads = c->sessions;
+	if (c->series_path) {
+		double n = ceil(c->duration_s * 1000 / c->series_ms);
+		if (n > SERIES_BUCKETS_MAX) {
+			fprintf(stderr, "ringkeeper-bench: --series: more than %d intervals\n",
+				SERIES_BUCKETS_MAX);
+			return -EINVAL;
+		}
+		b->series_len = (uint32_t)n;
+	}
 	return parse_servers(b, argv[optind]);
 }
 
@@ -299,6 +329,10 @@ static int release_workers(struct bench *b, int workers)
 	while (atomic_load(&b->ready_workers) < workers) {
 		if (atomic_load(&b->abort_run))
 			return -ECONNABORTED;
+		if (atomic_load(&b->stop_ns)) {
+			atomic_store(&b->abort_run, 1);
+			return -EINTR;
+		}
 		if (now_ns() > deadline) {
 			log_error("sessions not all connected after %.1f s", b->cfg.timeout_s * 3);
 			atomic_store(&b->abort_run, 1);
@@ -306,7 +340,16 @@ static int release_workers(struct bench *b, int workers)
 		}
 		nanosleep(&pause, NULL);
 	}
+	struct timespec wall;
+	clock_gettime(CLOCK_REALTIME, &wall);
+	b->start_unix_ns = (uint64_t)wall.tv_sec * 1000000000u + (uint64_t)wall.tv_nsec;
 	atomic_store(&b->start_ns, now_ns());
+	if (b->series_len) { /* a script that injects faults times them from this */
+		uint64_t from_ms = b->start_unix_ns / 1000000 + (uint64_t)(b->cfg.warmup_s * 1000);
+		fprintf(stderr, "ringkeeper-bench: measuring from unix_ms=%llu to unix_ms=%llu\n",
+			(unsigned long long)from_ms,
+			(unsigned long long)(from_ms + (uint64_t)(b->cfg.duration_s * 1000)));
+	}
 	return 0;
 }
 
@@ -334,8 +377,39 @@ static int start_workers(struct bench *b, struct worker *ws, int *inited, int *s
 	return release_workers(b, c->threads);
 }
 
-/* Runs the measured load; merges every worker's stats into total. */
-static int run_load(struct bench *b, struct op_stats *total)
+static void merge_series(struct run_totals *t, const struct worker *w)
+{
+	for (uint32_t i = 0; i < t->series_len; i++) {
+		struct series_bucket *d = &t->series[i];
+		const struct series_bucket *s = &w->series[i];
+		d->reads += s->reads;
+		d->writes += s->writes;
+		d->errors += s->errors;
+		d->write_first_ns =
+		    s->write_first_ns < d->write_first_ns ? s->write_first_ns : d->write_first_ns;
+		d->write_last_ns =
+		    s->write_last_ns > d->write_last_ns ? s->write_last_ns : d->write_last_ns;
+	}
+}
+
+static void merge_worker(struct run_totals *t, const struct worker *w)
+{
+	for (int k = 0; k < OPK_COUNT; k++) {
+		struct op_stats *d = &t->stats[k];
+		d->ok += w->stats[k].ok;
+		d->errors += w->stats[k].errors;
+		for (int e = 0; e < ERR_CODE_SLOTS; e++)
+			d->err_by_code[e] += w->stats[k].err_by_code[e];
+		hist_merge(&d->hist, &w->stats[k].hist);
+	}
+	if (w->series)
+		merge_series(t, w);
+	t->reconnects += w->reconnects;
+	t->connect_failures += w->connect_failures;
+}
+
+/* Runs the measured load; merges every worker's figures into total. */
+static int run_load(struct bench *b, struct run_totals *total)
 {
 	int inited = 0;
 	int started = 0;
@@ -352,34 +426,81 @@ static int run_load(struct bench *b, struct op_stats *total)
 	}
 	for (int t = 0; t < inited; t++) {
 		b->failed_sessions += ws[t].failed_sessions;
-		for (int k = 0; k < OPK_COUNT; k++) {
-			total[k].ok += ws[t].stats[k].ok;
-			total[k].errors += ws[t].stats[k].errors;
-			for (int e = 0; e < ERR_CODE_SLOTS; e++)
-				total[k].err_by_code[e] += ws[t].stats[k].err_by_code[e];
-			hist_merge(&total[k].hist, &ws[t].stats[k].hist);
-		}
+		merge_worker(total, &ws[t]);
 		worker_free(&ws[t]);
 	}
 	free(ws);
 	return err;
 }
 
+static struct bench *stop_target;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	atomic_store(&stop_target->stop_ns, now_ns()); /* both async-signal-safe */
+}
+
+/* The first SIGINT or SIGTERM ends the measured window and the run winds
+ * down and reports; a second one kills as usual (SA_RESETHAND). */
+static void catch_stop_signals(struct bench *b)
+{
+	struct sigaction sa = {.sa_handler = on_stop_signal, .sa_flags = SA_RESETHAND};
+	stop_target = b;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+/* After a stop signal the figures cover the measured window up to it.
+ * 0, or -EINTR if it came before the window began. */
+static int cut_window(struct bench *b, struct run_totals *t)
+{
+	uint64_t stop = atomic_load(&b->stop_ns);
+	if (!stop)
+		return 0;
+	uint64_t from = atomic_load(&b->start_ns) + (uint64_t)(b->cfg.warmup_s * 1e9);
+	if (stop <= from)
+		return -EINTR;
+	double measured_s = (double)(stop - from) / 1e9;
+	if (measured_s >= b->cfg.duration_s)
+		return 0;
+	b->cfg.duration_s = measured_s;
+	b->stopped_early = true;
+	/* Whole intervals only: a last partial one would read as a drop. */
+	uint32_t n = (uint32_t)floor(measured_s * 1000 / b->cfg.series_ms);
+	if (n < t->series_len)
+		t->series_len = n ? n : 1;
+	return 0;
+}
+
+static void free_all(struct bench *b, struct run_totals *t)
+{
+	free(t->series);
+	free_paths(b);
+}
+
 int main(int argc, char **argv)
 {
 	static struct bench b;
+	static struct run_totals total; /* its histograms are too big for the stack */
 	if (parse_args(&b, argc, argv)) {
 		fprintf(stderr, "try 'ringkeeper-bench --help'\n");
 		return EXIT_USAGE;
 	}
-	if (build_paths(&b)) {
+	total.series_len = b.series_len;
+	if (build_paths(&b) ||
+	    (b.series_len && !(total.series = calloc(b.series_len, sizeof *total.series)))) {
 		fprintf(stderr, "ringkeeper-bench: out of memory\n");
 		return EXIT_FAILURE;
 	}
-	struct op_stats *total = calloc(OPK_COUNT, sizeof *total);
-	int err = total ? run_setup(&b) : -ENOMEM;
+	series_init(total.series, total.series_len);
+	catch_stop_signals(&b);
+	int err = run_setup(&b);
 	if (!err)
-		err = run_load(&b, total);
+		err = run_load(&b, &total);
+	if (!err)
+		err = cut_window(&b, &total);
 	if (err) {
 		if (b.failed_sessions)
 			fprintf(stderr,
@@ -388,13 +509,17 @@ int main(int argc, char **argv)
 				b.failed_sessions);
 		else
 			fprintf(stderr, "ringkeeper-bench: failed: %s\n", strerror(-err));
-		free(total);
-		free_paths(&b);
+		free_all(&b, &total);
 		return EXIT_FAILURE;
 	}
-	report_print(&b, total);
-	bool op_errors = total[OPK_READ].errors || total[OPK_WRITE].errors;
-	free(total);
-	free_paths(&b);
+	report_print(&b, &total);
+	if (b.series_len && (err = report_series(&b, &total))) {
+		fprintf(stderr, "ringkeeper-bench: --series %s: %s\n", b.cfg.series_path,
+			strerror(-err));
+		free_all(&b, &total);
+		return EXIT_FAILURE;
+	}
+	bool op_errors = total.stats[OPK_READ].errors || total.stats[OPK_WRITE].errors;
+	free_all(&b, &total);
 	return op_errors ? EXIT_OP_ERRORS : EXIT_SUCCESS;
 }

@@ -71,6 +71,12 @@ int worker_init(struct worker *w, struct bench *b, enum worker_mode mode, int id
 	if (mode == WORKER_SETUP &&
 	    !(w->resize_keys = calloc((size_t)cfg->keys, sizeof *w->resize_keys)))
 		goto err;
+	if (mode == WORKER_RUN && b->series_len) {
+		if (!(w->series = calloc(b->series_len, sizeof *w->series)))
+			goto err;
+		w->series_len = b->series_len;
+		series_init(w->series, w->series_len);
+	}
 	if (!(w->sessions = calloc((size_t)count, sizeof *w->sessions)))
 		goto err;
 	for (int i = 0; i < count; i++) {
@@ -94,6 +100,8 @@ void worker_free(struct worker *w)
 	w->session_count = 0;
 	free(w->resize_keys);
 	w->resize_keys = NULL;
+	free(w->series);
+	w->series = NULL;
 	if (w->timerfd >= 0)
 		close(w->timerfd);
 	if (w->epfd >= 0)
@@ -130,10 +138,23 @@ static void check_start(struct worker *w)
 	}
 }
 
+/* A signal ends the measured window early: every worker cuts it at the
+ * same instant, so the report's duration holds for all of them. */
+static void check_stop(struct worker *w)
+{
+	uint64_t stop = atomic_load_explicit(&w->b->stop_ns, memory_order_relaxed);
+	if (!stop || stop >= w->measure_to_ns)
+		return;
+	w->measure_to_ns = stop > w->measure_from_ns ? stop : w->measure_from_ns;
+	w->hard_deadline_ns = w->measure_to_ns + 3 * timeout_ns(w) + DEADLINE_SLACK_NS;
+}
+
 static void tick(struct worker *w, uint64_t now)
 {
 	if (w->mode == WORKER_RUN && w->measure_to_ns == 0)
 		check_start(w);
+	if (w->mode == WORKER_RUN && w->measure_to_ns)
+		check_stop(w);
 	for (int i = 0; i < w->session_count; i++)
 		client_tick(&w->sessions[i], now);
 	if (!w->signalled_ready && w->sessions_ready == w->session_count) {
@@ -182,6 +203,15 @@ static void fail_live(struct worker *w, const char *why)
 			client_fail(&w->sessions[i], 0, "%s", why);
 }
 
+/* --reconnect: sessions that lost their connection in this batch reconnect
+ * only once it is handled, so no stale event of the old fd reaches a new one. */
+static void reopen_due(struct worker *w)
+{
+	uint64_t now = now_ns();
+	for (int i = 0; i < w->session_count; i++)
+		client_reopen_if_due(&w->sessions[i], now);
+}
+
 static int wait_ms(uint64_t now, uint64_t next_tick)
 {
 	if (next_tick <= now)
@@ -225,6 +255,8 @@ int worker_run(struct worker *w)
 			else
 				client_on_event(ev[i].data.ptr, ev[i].events);
 		}
+		if (w->sessions_waiting)
+			reopen_due(w);
 		if (w->timerfd >= 0)
 			arm_timer(w);
 	}

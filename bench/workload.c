@@ -184,6 +184,29 @@ static int err_slot(int32_t err)
 	return err >= 0 ? 0 : err < -128 ? 128 : -err;
 }
 
+void series_init(struct series_bucket *sb, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		sb[i] = (struct series_bucket){.write_first_ns = UINT64_MAX};
+}
+
+/* at_ns: since the measured window began, so inside it. */
+static void series_record(struct worker *w, enum op_kind kind, int code, uint64_t at_ns)
+{
+	uint64_t width_ns = (uint64_t)(w->b->cfg.series_ms * 1e6);
+	uint64_t i = at_ns / width_ns;
+	struct series_bucket *sb = &w->series[i < w->series_len ? i : w->series_len - 1];
+	if (code) {
+		sb->errors++;
+	} else if (kind == OPK_READ) {
+		sb->reads++;
+	} else {
+		sb->writes++;
+		sb->write_first_ns = at_ns < sb->write_first_ns ? at_ns : sb->write_first_ns;
+		sb->write_last_ns = at_ns > sb->write_last_ns ? at_ns : sb->write_last_ns;
+	}
+}
+
 static void record(struct worker *w, enum op_kind kind, int code, uint64_t start_ns, uint64_t now)
 {
 	if (now < w->measure_from_ns || now >= w->measure_to_ns)
@@ -196,6 +219,14 @@ static void record(struct worker *w, enum op_kind kind, int code, uint64_t start
 		st->ok++;
 	}
 	hist_record(&st->hist, now > start_ns ? (now - start_ns) / 1000 : 0);
+	if (w->series && (kind == OPK_READ || kind == OPK_WRITE))
+		series_record(w, kind, code, now - w->measure_from_ns);
+}
+
+void workload_lost(struct client *s, const struct slot *sl, uint64_t now)
+{
+	if (sl->kind == OPK_READ || sl->kind == OPK_WRITE)
+		record(s->w, sl->kind, err_slot(ZCONNECTIONLOSS), sl->start_ns, now);
 }
 
 /* Reads must return value_size bytes; setData's Stat must say so too. */
