@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <linux/close_range.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,11 @@
 #define ARGS_MAX	  256
 #define BIND_TRIES	  100
 #define BIND_RETRY_MS	  100
+
+/* The CPUs the process may use, as it started: the thread that restarts
+ * is pinned to one, and an exec keeps the caller's mask. */
+static cpu_set_t start_cpus;
+static bool start_cpus_known;
 
 struct ensemble {
 	struct peer_net *net;
@@ -86,6 +92,8 @@ static void restart_process(void *ctx, const char *why)
 	argv[argc] = NULL;
 	log_warn("re-executing to rebuild the state from disk (%s)", why);
 	fflush(NULL);
+	if (start_cpus_known)
+		sched_setaffinity(0, sizeof start_cpus, &start_cpus);
 	syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
 	execv("/proc/self/exe", argv);
 	log_error("exec failed: %s; exiting", strerror(errno));
@@ -114,6 +122,7 @@ struct ensemble *ensemble_create(const struct config *cfg, const char *snap_dir,
 {
 	struct ensemble *e = calloc(1, sizeof *e);
 	static struct peer_addr peers[CONFIG_SERVERS_MAX];
+	start_cpus_known = sched_getaffinity(0, sizeof start_cpus, &start_cpus) == 0;
 	const struct config_member *self = config_self(cfg);
 	if (!e || !self) {
 		snprintf(err, errlen, "%s", e ? "myid names no server line" : "out of memory");
