@@ -368,7 +368,7 @@ class Cluster:
     like Server; RK_KEEP_DATA=1 keeps the dirs and logs."""
 
     def __init__(self, n, observers=0, tick_ms=200, init_limit=10, sync_limit=5,
-                 target=None):
+                 target=None, extra_cfg=()):
         if n < 1 or observers < 0 or (observers and n - observers < 2):
             # ZooKeeper refuses observers beside fewer than 2 participants.
             raise ValueError("need n >= 1, and 2 participants besides any observers")
@@ -389,6 +389,7 @@ class Cluster:
                  "maxClientCnxns=0",
                  "4lw.commands.whitelist=*",
                  "admin.enableServer=false"]
+        lines += list(extra_cfg)  # more zoo.cfg lines for every member, e.g. "snapCount=100"
         for i in self.ids:
             lines.append("server.%d=127.0.0.1:%d:%d%s;127.0.0.1:%d" % (
                 i, self.quorum_ports[i], self.election_ports[i],
