@@ -158,13 +158,14 @@ static int env_snap_install(void *ctx, const void *buf, size_t len, int64_t zxid
 static void publish_stats(struct replica *r)
 {
 	struct sequencer_stats *s = sequencer_stats_mut(r->seq);
-	size_t synced = 0;
-	size_t f = zab_followers(r->zab, &synced);
+	size_t synced = 0, observers = 0;
+	size_t f = zab_followers(r->zab, &synced, &observers);
 	atomic_store(&s->zab_state, (int)zab_state(r->zab));
 	atomic_store(&s->epoch, zab_epoch(r->zab));
 	atomic_store(&s->leader_sid, zab_leader(r->zab));
 	atomic_store(&s->followers, (uint32_t)f);
 	atomic_store(&s->synced_followers, (uint32_t)synced);
+	atomic_store(&s->synced_observers, (uint32_t)observers);
 }
 
 static void env_state_changed(void *ctx, enum zab_state st, uint32_t leader, uint32_t epoch,

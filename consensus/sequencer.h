@@ -212,6 +212,7 @@ struct sequencer_stats {
 	_Atomic uint32_t leader_sid;
 	_Atomic uint32_t followers;
 	_Atomic uint32_t synced_followers;
+	_Atomic uint32_t synced_observers;
 };
 /* Writable view for the replication layer (same thread as the sequencer). */
 struct sequencer_stats *sequencer_stats_mut(struct sequencer *seq);

@@ -1316,17 +1316,21 @@ int64_t zab_applied_zxid(const struct zab *z)
 	return z->applied;
 }
 
-size_t zab_followers(const struct zab *z, size_t *synced)
+size_t zab_followers(const struct zab *z, size_t *synced, size_t *synced_observers)
 {
-	size_t c = 0, s = 0;
+	size_t c = 0, s = 0, o = 0;
 	for (size_t i = 0; i < z->n; i++) {
 		if (i == z->me || z->state != ZAB_LEADING || z->m[i].phase == PP_NONE)
 			continue;
 		c++;
-		if (z->m[i].phase == PP_SYNCED)
+		if (z->m[i].phase == PP_SYNCED && z->m[i].observer)
+			o++;
+		else if (z->m[i].phase == PP_SYNCED)
 			s++;
 	}
 	if (synced)
 		*synced = s;
+	if (synced_observers)
+		*synced_observers = o;
 	return c;
 }

@@ -162,8 +162,9 @@ int64_t zab_commit_zxid(const struct zab *z); /* committed (known) */
 int64_t zab_last_zxid(const struct zab *z);   /* last logged */
 int64_t zab_next_zxid(const struct zab *z);   /* leader: first zxid of the next batch */
 int64_t zab_applied_zxid(const struct zab *z);
-/* Leader: followers connected and synced (voters and observers). */
-size_t zab_followers(const struct zab *z, size_t *synced);
+/* Leader: learners connected (followers and observers); of them, the
+ * synced followers and the synced observers. */
+size_t zab_followers(const struct zab *z, size_t *synced, size_t *synced_observers);
 const char *zab_state_name(enum zab_state st);
 
 #endif

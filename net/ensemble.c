@@ -26,6 +26,7 @@ static cpu_set_t start_cpus;
 static bool start_cpus_known;
 
 struct ensemble {
+	_Atomic bool *stopping;
 	struct peer_net *net;
 	struct replica *repl;
 };
@@ -74,7 +75,13 @@ static void disconnect(void *ctx, uint32_t sid)
  * clients reconnect, as they do when a ZooKeeper server leaves an epoch. */
 static void restart_process(void *ctx, const char *why)
 {
-	(void)ctx;
+	struct ensemble *e = ctx;
+	if (atomic_load(e->stopping)) {
+		/* Losing the quorum while the servers shut down is no reason to
+		 * come back: finish the shutdown instead. */
+		log_info("not restarting (%s): shutting down", why);
+		return;
+	}
 	static char buf[CMDLINE_BYTES_MAX];
 	char *argv[ARGS_MAX + 1];
 	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
@@ -117,10 +124,12 @@ static void fill_members(const struct config *cfg, struct zab_config *zc, struct
 	}
 }
 
-struct ensemble *ensemble_create(const struct config *cfg, const char *snap_dir, char *err,
-				 size_t errlen)
+struct ensemble *ensemble_create(const struct config *cfg, const char *snap_dir,
+				 _Atomic bool *stopping, char *err, size_t errlen)
 {
 	struct ensemble *e = calloc(1, sizeof *e);
+	if (e)
+		e->stopping = stopping;
 	static struct peer_addr peers[CONFIG_SERVERS_MAX];
 	start_cpus_known = sched_getaffinity(0, sizeof start_cpus, &start_cpus) == 0;
 	const struct config_member *self = config_self(cfg);

@@ -5,6 +5,7 @@
 #ifndef RK_ENSEMBLE_H
 #define RK_ENSEMBLE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -13,9 +14,10 @@
 
 struct ensemble;
 
-/* Binds the quorum port. NULL with a message in err. */
-struct ensemble *ensemble_create(const struct config *cfg, const char *snap_dir, char *err,
-				 size_t errlen);
+/* Binds the quorum port. NULL with a message in err. Once *stopping is
+ * set, a restart the replica asks for is not done (the server is exiting). */
+struct ensemble *ensemble_create(const struct config *cfg, const char *snap_dir,
+				 _Atomic bool *stopping, char *err, size_t errlen);
 void ensemble_destroy(struct ensemble *e);
 struct replica *ensemble_replica(struct ensemble *e);
 int ensemble_wait_fd(const struct ensemble *e);

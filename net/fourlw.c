@@ -157,12 +157,12 @@ static void srvr(const struct fourlw_ctx *c, struct jute_out *out, bool with_cli
 }
 
 /* mntr's lines for an ensemble member. zk_peer_state, zk_learners,
- * zk_synced_followers and zk_pending_syncs are ZooKeeper 3.8's (the peer
+ * zk_synced_followers, zk_synced_observers and zk_pending_syncs are
+ * ZooKeeper 3.8's (the peer
  * state is always "- broadcast": a server that still syncs serves no
  * clients and prints NOT_SERVING). zk_followers is the name ZooKeeper 3.4
- * and 3.5 gave zk_learners, which monitoring scripts still read. Synced
- * followers include synced observers (3.8 also counts them apart, in
- * zk_synced_observers). Ringkeeper's own: zk_epoch (the current epoch)
+ * and 3.5 gave zk_learners, which monitoring scripts still read.
+ * Ringkeeper's own: zk_epoch (the current epoch)
  * and zk_leader_id (the leader's server id). */
 static void mntr_ensemble(const struct sequencer_stats *ss, const char *mode, struct jute_out *out)
 {
@@ -175,6 +175,7 @@ static void mntr_ensemble(const struct sequencer_stats *ss, const char *mode, st
 		put(out, "zk_learners\t%u\n", learners);
 		put(out, "zk_followers\t%u\n", learners);
 		put(out, "zk_synced_followers\t%u\n", (unsigned)atomic_load(&ss->synced_followers));
+		put(out, "zk_synced_observers\t%u\n", (unsigned)atomic_load(&ss->synced_observers));
 		/* A sync is ordered with the writes: none waits apart. */
 		put(out, "zk_pending_syncs\t0\n");
 	}

@@ -184,7 +184,7 @@ static void peer_poll_hook(struct server *srv, int64_t now_ms, bool timer)
 static int join_ensemble(struct server *srv, struct sequencer_config *sc)
 {
 	char err[512];
-	srv->ens = ensemble_create(srv->cfg, sc->snap_dir, err, sizeof err);
+	srv->ens = ensemble_create(srv->cfg, sc->snap_dir, &srv->stop, err, sizeof err);
 	if (!srv->ens) {
 		log_error("cannot join the ensemble: %s", err);
 		return -EINVAL;
