@@ -246,6 +246,15 @@ void sequencer_destroy(struct sequencer *seq)
 		if (p->version)
 			tree_version_discard(seq->tree, p->version);
 	}
+	/* A batch opened between passes (a follower's commits or replies)
+	 * that no pass sealed. */
+	for (int i = 0; seq->cores && i < seq->cfg.cores; i++)
+		if (seq->cores[i].building) {
+			jute_out_free(&seq->cores[i].building->deliveries);
+			free(seq->cores[i].building);
+		}
+	if (seq->shared)
+		shared_free(seq->shared);
 	free(seq->cores);
 	for (size_t i = 0; i < seq->inbox.len; i++)
 		free(seq->inbox.v[(seq->inbox.head + i) % INBOX_MAX]);
