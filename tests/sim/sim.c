@@ -24,6 +24,7 @@
 #define LOG_RECS_MAX	   (1u << 20)
 #define REPLIES_MAX	   64	  /* leader's queue of replies to forwarded tokens */
 #define EPOCHS_MAX	   100000 /* no run gets near: more is a runaway engine */
+#define SNAPS_KEPT	   3	  /* snapRetainCount's default */
 #define TRACE_TAIL	   40	  /* events in a failure report, and frames delivered */
 #define FRAMES_TAIL	   16
 #define BATCH_MAX	   16
@@ -154,17 +155,28 @@ struct drec {
 	uint8_t *payload;
 };
 
-/* A server's disk: the log (durable prefix first), epochs, one snapshot. */
+struct snap {
+	uint8_t *buf;
+	size_t len;
+	int64_t zxid;
+};
+
+/* A server's disk: the log (durable prefix first), epochs, and the newest
+ * SNAPS_KEPT snapshots. As the real server: snapshots beyond their count
+ * and the log before the oldest kept one are purged; a truncation removes
+ * the snapshots above it; installing the leader's snapshot empties the
+ * log. */
 struct disk {
 	struct drec *log;
 	size_t n, cap, durable_n;
 	uint64_t lsn_next;
 	int64_t flush_last_ms; /* flushes complete in order */
+	int64_t log_base;      /* records at or below were purged */
 	uint32_t accepted_epoch, current_epoch;
-	uint8_t *snap;
-	size_t snap_len;
-	int64_t snap_zxid;
-	uint8_t *snap_lent; /* handed to snap_read, kept until its next call */
+	struct snap snaps[SNAPS_KEPT]; /* by zxid, oldest first */
+	size_t n_snaps;
+	uint8_t *lent;	   /* the bytes snap_read handed out, valid until its next call */
+	bool lent_dropped; /* ... which are no snapshot any more: freed then */
 };
 
 /* One applied record: the state machine is the applied sequence. */
@@ -302,7 +314,7 @@ const char *sim_verdict_name(enum sim_verdict v)
 	return v < SIM_VERDICT_COUNT ? verdict_names[v] : "?";
 }
 
-static const char *const policy_names[] = {"serving", "committed", "applied"};
+static const char *const policy_names[] = {"committed", "serving", "applied"};
 _Static_assert(sizeof policy_names / sizeof *policy_names == SIM_SNAP_POLICY_COUNT, "names");
 
 const char *sim_snap_policy_name(enum sim_snap_policy p)
@@ -651,18 +663,55 @@ static int snap_decode(const uint8_t *b, size_t len, struct host *h, int64_t *zx
 	return 0;
 }
 
-/* Replace the disk's snapshot; a buffer lent to snap_read lives on until
- * the engine's next snap_read. */
-static void disk_set_snap(struct disk *d, uint8_t *b, size_t len, int64_t zxid)
+/* ---- the fake disk ---- */
+
+static int64_t disk_snap_zxid(const struct disk *d)
 {
-	if (d->snap != d->snap_lent)
-		free(d->snap);
-	d->snap = b;
-	d->snap_len = len;
-	d->snap_zxid = zxid;
+	return d->n_snaps ? d->snaps[d->n_snaps - 1].zxid : 0;
 }
 
-/* ---- the fake disk ---- */
+/* Bytes lent to snap_read live on until the engine's next snap_read. */
+static void snap_free(struct disk *d, uint8_t *buf)
+{
+	if (buf == d->lent)
+		d->lent_dropped = true;
+	else
+		free(buf);
+}
+
+static void lent_release(struct disk *d)
+{
+	if (d->lent_dropped)
+		free(d->lent);
+	d->lent = NULL;
+	d->lent_dropped = false;
+}
+
+/* Keep the snapshot (taking ownership of buf) in zxid order, replacing
+ * one at the same zxid, then forget the oldest beyond SNAPS_KEPT. */
+static void disk_add_snap(struct disk *d, uint8_t *buf, size_t len, int64_t zxid)
+{
+	size_t i = d->n_snaps;
+	while (i > 0 && d->snaps[i - 1].zxid >= zxid)
+		i--;
+	if (i < d->n_snaps && d->snaps[i].zxid == zxid) {
+		snap_free(d, d->snaps[i].buf);
+		d->snaps[i] = (struct snap){buf, len, zxid};
+		return;
+	}
+	if (d->n_snaps == SNAPS_KEPT) {
+		if (i == 0) {
+			free(buf); /* older than everything kept */
+			return;
+		}
+		snap_free(d, d->snaps[0].buf);
+		memmove(d->snaps, d->snaps + 1, --i * sizeof *d->snaps);
+		d->n_snaps--;
+	}
+	memmove(d->snaps + i + 1, d->snaps + i, (d->n_snaps - i) * sizeof *d->snaps);
+	d->snaps[i] = (struct snap){buf, len, zxid};
+	d->n_snaps++;
+}
 
 static void disk_drop_from(struct disk *d, size_t i)
 {
@@ -675,13 +724,15 @@ static void disk_drop_from(struct disk *d, size_t i)
 
 static int64_t disk_last(const struct disk *d)
 {
-	return d->n ? d->log[d->n - 1].zxid : d->snap_zxid;
+	int64_t z = d->n ? d->log[d->n - 1].zxid : 0;
+	return z > disk_snap_zxid(d) ? z : disk_snap_zxid(d);
 }
 
 /* Highest zxid on disk durably (log or snapshot). */
 static int64_t disk_durable_zxid(const struct disk *d)
 {
-	return d->durable_n ? d->log[d->durable_n - 1].zxid : d->snap_zxid;
+	int64_t z = d->durable_n ? d->log[d->durable_n - 1].zxid : 0;
+	return z > disk_snap_zxid(d) ? z : disk_snap_zxid(d);
 }
 
 /* How many log records have zxid <= zxid. */
@@ -698,13 +749,27 @@ static size_t disk_upto(const struct disk *d, int64_t zxid)
 	return lo;
 }
 
+/* Drop the log up to zxid (durable: it is below a snapshot). */
+static void disk_purge(struct disk *d, int64_t zxid)
+{
+	size_t k = disk_upto(d, zxid);
+	RK_ASSERT(k <= d->durable_n);
+	for (size_t i = 0; i < k; i++)
+		free(d->log[i].payload);
+	memmove(d->log, d->log + k, (d->n - k) * sizeof *d->log);
+	d->n -= k;
+	d->durable_n -= k;
+	if (zxid > d->log_base)
+		d->log_base = zxid;
+}
+
 static void disk_free(struct disk *d)
 {
 	disk_drop_from(d, 0);
 	free(d->log);
-	if (d->snap_lent != d->snap)
-		free(d->snap_lent);
-	free(d->snap);
+	lent_release(d);
+	for (size_t i = 0; i < d->n_snaps; i++)
+		free(d->snaps[i].buf);
 	memset(d, 0, sizeof *d);
 }
 
@@ -754,14 +819,16 @@ static int env_log_truncate(void *ctx, int64_t zxid)
 	struct disk *d = &s->disk;
 	sim->res->stats.truncations++;
 	trace(sim, TR_TRUNCATE, s->idx, 0, zxid, 0);
-	if (zxid < d->snap_zxid) {
+	disk_drop_from(d, disk_upto(d, zxid));
+	while (d->n_snaps && d->snaps[d->n_snaps - 1].zxid > zxid)
+		snap_free(d, d->snaps[--d->n_snaps].buf);
+	if (disk_snap_zxid(d) < d->log_base) {
 		fail(sim, SIM_FAIL_CONTRACT,
-		     "s%u log_truncate to %x:%x, below its snapshot at %x:%x (the snapshot holds "
-		     "records the truncation drops; only SNAP can fix it)",
-		     s->sid, ZX(zxid), ZX(d->snap_zxid));
+		     "s%u log_truncate to %x:%x removed every snapshot its state could be rebuilt "
+		     "from (the log up to %x:%x is purged); only SNAP could sync it",
+		     s->sid, ZX(zxid), ZX(d->log_base));
 		return -EINVAL;
 	}
-	disk_drop_from(d, disk_upto(d, zxid));
 	if (host_last(&s->host) > zxid)
 		s->host.stale = true;
 	return 0;
@@ -806,12 +873,12 @@ static int env_snap_read(void *ctx, const void **buf, size_t *len, int64_t *zxid
 {
 	struct server *s = ctx;
 	struct disk *d = &s->disk;
-	if (d->snap_lent != d->snap)
-		free(d->snap_lent);
-	d->snap_lent = d->snap;
-	*buf = d->snap;
-	*len = d->snap ? d->snap_len : 0;
-	*zxid = d->snap_zxid;
+	const struct snap *newest = d->n_snaps ? &d->snaps[d->n_snaps - 1] : NULL;
+	lent_release(d);
+	d->lent = newest ? newest->buf : NULL;
+	*buf = d->lent;
+	*len = newest ? newest->len : 0;
+	*zxid = newest ? newest->zxid : 0;
 	return 0;
 }
 
@@ -834,8 +901,10 @@ static int env_snap_install(void *ctx, const void *buf, size_t len, int64_t zxid
 	uint8_t *copy = malloc(len);
 	RK_ASSERT(copy);
 	memcpy(copy, buf, len);
-	disk_set_snap(&s->disk, copy, len, zxid);
 	disk_drop_from(&s->disk, 0);
+	if (zxid > s->disk.log_base)
+		s->disk.log_base = zxid;
+	disk_add_snap(&s->disk, copy, len, zxid);
 	s->host.stale = true;
 	sim->res->stats.installs++;
 	return 0;
@@ -1354,9 +1423,7 @@ static size_t disk_crash(struct sim *sim, struct disk *d)
 	disk_drop_from(d, keep);
 	d->durable_n = d->n;
 	d->flush_last_ms = 0;
-	if (d->snap_lent != d->snap)
-		free(d->snap_lent);
-	d->snap_lent = NULL;
+	lent_release(d);
 	return lost;
 }
 
@@ -1384,10 +1451,11 @@ static void server_boot(struct sim *sim, struct server *s)
 {
 	struct disk *d = &s->disk;
 	struct host *h = &s->host;
+	const struct snap *newest = d->n_snaps ? &d->snaps[d->n_snaps - 1] : NULL;
 	int64_t snap_zxid = 0;
 	host_reset(h);
-	RK_ASSERT(!d->snap || !snap_decode(d->snap, d->snap_len, h, &snap_zxid));
-	RK_ASSERT(snap_zxid == d->snap_zxid);
+	RK_ASSERT(!newest || !snap_decode(newest->buf, newest->len, h, &snap_zxid));
+	RK_ASSERT(snap_zxid == disk_snap_zxid(d));
 	struct zab_config zc = {.my_sid = s->sid,
 				.n_members = sim->n,
 				.tick_ms = 100,
@@ -1401,7 +1469,7 @@ static void server_boot(struct sim *sim, struct server *s)
 		return;
 	}
 	s->up = true;
-	for (size_t i = disk_upto(d, d->snap_zxid); i < d->n; i++) {
+	for (size_t i = disk_upto(d, snap_zxid); i < d->n; i++) {
 		const struct drec *r = &d->log[i];
 		struct zab_rec zr = {r->zxid, r->type, r->len, r->payload};
 		host_push(h, r->zxid, payload_hash(r->type, r->payload, r->len));
@@ -1412,8 +1480,8 @@ static void server_boot(struct sim *sim, struct server *s)
 			return;
 		}
 	}
-	struct zab_start st = {d->accepted_epoch, d->current_epoch, d->snap_zxid, host_last(h)};
-	trace(sim, TR_BOOT, s->idx, 0, host_last(h), d->snap_zxid);
+	struct zab_start st = {d->accepted_epoch, d->current_epoch, snap_zxid, host_last(h)};
+	trace(sim, TR_BOOT, s->idx, 0, host_last(h), snap_zxid);
 	zab_begin(s->z, &st, local_now(s));
 	observe(s);
 }
@@ -1464,7 +1532,7 @@ static int check_log_matches(struct sim *sim, struct server *s, int64_t zxid)
 {
 	const struct disk *d = &s->disk;
 	const struct host *h = &s->host;
-	for (size_t i = disk_upto(d, d->snap_zxid); i < disk_upto(d, zxid); i++) {
+	for (size_t i = disk_upto(d, disk_snap_zxid(d)); i < disk_upto(d, zxid); i++) {
 		const struct drec *r = &d->log[i];
 		size_t k = seq_upto(h->e, h->n, r->zxid);
 		if (!k || h->e[k - 1].zxid != r->zxid ||
@@ -1490,20 +1558,15 @@ static void take_snapshot(struct sim *sim, struct server *s)
 	if (sim->cfg.snap_policy != SIM_SNAP_APPLIED && zab_commit_zxid(s->z) < limit)
 		limit = zab_commit_zxid(s->z);
 	size_t k = seq_upto(h->e, h->n, limit);
-	if (h->stale || !k || h->e[k - 1].zxid <= d->snap_zxid)
+	if (h->stale || !k || h->e[k - 1].zxid <= disk_snap_zxid(d))
 		return;
 	int64_t zxid = h->e[k - 1].zxid;
 	if (check_log_matches(sim, s, zxid))
 		return;
 	size_t len;
 	uint8_t *b = snap_encode(h->e, k, &len);
-	disk_set_snap(d, b, len, zxid);
-	size_t purge = disk_upto(d, zxid);
-	for (size_t i = 0; i < purge; i++)
-		free(d->log[i].payload);
-	memmove(d->log, d->log + purge, (d->n - purge) * sizeof *d->log);
-	d->n -= purge;
-	d->durable_n -= purge;
+	disk_add_snap(d, b, len, zxid);
+	disk_purge(d, d->snaps[0].zxid);
 	sim->res->stats.snapshots++;
 	trace(sim, TR_SNAPSHOT, s->idx, 0, zxid, 0);
 	zab_snapshot_done(s->z, zxid);
@@ -1838,7 +1901,7 @@ void sim_config_default(struct sim_config *cfg, uint64_t seed, int voters)
 				   .voters = voters,
 				   .observers = SIM_OBSERVER_DEFAULT,
 				   .steps = SIM_STEPS_DEFAULT,
-				   .snap_policy = SIM_SNAP_SERVING};
+				   .snap_policy = SIM_SNAP_COMMITTED};
 }
 
 int sim_run(const struct sim_config *cfg, struct sim_result *res)

@@ -24,9 +24,9 @@
 
 /* When and where the host snapshots its state machine. */
 enum sim_snap_policy {
-	SIM_SNAP_SERVING = 0, /* while serving: applied, durable, <= zab_commit_zxid */
-	SIM_SNAP_COMMITTED,   /* at any time: applied, durable, <= zab_commit_zxid */
-	SIM_SNAP_APPLIED,     /* at any time: applied and durable (may be uncommitted) */
+	SIM_SNAP_COMMITTED = 0, /* at any time: applied, durable, <= zab_commit_zxid */
+	SIM_SNAP_SERVING,	/* only while serving: the same */
+	SIM_SNAP_APPLIED,	/* at any time: applied and durable (may be uncommitted) */
 	SIM_SNAP_POLICY_COUNT,
 };
 

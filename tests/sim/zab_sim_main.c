@@ -42,7 +42,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: ringkeeper-zab-sim [--seeds N] [--first S | --random] [--seed S]\n"
 		"                          [--servers 3|5] [--steps K] [--long] [--verbose]\n"
-		"                          [--snap-policy serving|committed|applied]\n"
+		"                          [--snap-policy committed|serving|applied]\n"
 		"  --seeds N      run seeds first..first+N-1 (default 100)\n"
 		"  --first S      first seed (default 1); --random: a random one\n"
 		"  --seed S       run seed S only (a replay)\n"
@@ -50,7 +50,7 @@ static void usage(void)
 		"  --steps K      steps of %d ms per seed (default %d)\n"
 		"  --long         %d seeds\n"
 		"  --verbose      print the trace of every event and the engine's log\n"
-		"  --snap-policy  when hosts snapshot (default serving; see docs/simulator.md)\n"
+		"  --snap-policy  when hosts snapshot (default committed; see docs/simulator.md)\n"
 		"  --bug-lose-durable  plant a disk bug the checker must catch\n",
 		SIM_STEP_MS, SIM_STEPS_DEFAULT, LONG_SEEDS);
 	exit(2);
@@ -80,7 +80,7 @@ static enum sim_snap_policy parse_policy(const char *s)
 		if (!strcmp(s, sim_snap_policy_name((enum sim_snap_policy)p)))
 			return (enum sim_snap_policy)p;
 	usage();
-	return SIM_SNAP_SERVING;
+	return SIM_SNAP_COMMITTED;
 }
 
 static void parse_args(int argc, char **argv, struct opts *o)
@@ -126,7 +126,7 @@ static void replay_command(char *buf, size_t size, const struct sim_config *c)
 	int n = snprintf(buf, size,
 			 "replay: ringkeeper-zab-sim --seed %" PRIu64 " --servers %d --steps %d",
 			 c->seed, c->voters, c->steps);
-	if (c->snap_policy != SIM_SNAP_SERVING)
+	if (c->snap_policy != SIM_SNAP_COMMITTED)
 		n += snprintf(buf + n, size - (size_t)n, " --snap-policy %s",
 			      sim_snap_policy_name(c->snap_policy));
 	snprintf(buf + n, size - (size_t)n, "%s --verbose\n",

@@ -75,10 +75,12 @@ static void run_seeds(const struct seed_param *p)
 		sim_config_default(&cfg, seed, p->voters);
 		cfg.steps = TEST_STEPS;
 		sim_run(&cfg, res);
+		/* The first line says what broke; the replay prints the rest. */
+		int len = (int)strcspn(res->report, "\n");
 		cr_expect_eq(res->verdict, SIM_PASS,
-			     "%s\nreplay: ringkeeper-zab-sim --seed %" PRIu64
+			     "%.*s\n  replay: ringkeeper-zab-sim --seed %" PRIu64
 			     " --servers %d --steps %d --verbose",
-			     res->report, seed, p->voters, TEST_STEPS);
+			     len, res->report, seed, p->voters, TEST_STEPS);
 	}
 	free(res);
 }
