@@ -348,14 +348,21 @@ static void enter_looking(struct zab *z, int64_t now_ms, const char *why);
 
 /* ---- election ---- */
 
+/* Out of the election, the "vote" names the leader we are with and its
+ * epoch, so a server that joins late counts who is with whom. */
 static void send_notify(struct zab *z, size_t to)
 {
+	struct vote v = z->vote;
+	if (z->state != ZAB_LOOKING)
+		v = (struct vote){.leader = z->m[z->leader].sid,
+				  .epoch = z->state == ZAB_LEADING ? z->new_epoch : z->fepoch,
+				  .zxid = z->last};
 	frame_begin(z, F_NOTIFY, z->current_epoch);
 	jute_put_int(&z->out, (int32_t)z->state);
 	jute_put_long(&z->out, (int64_t)z->round);
-	jute_put_int(&z->out, (int32_t)z->vote.leader);
-	jute_put_long(&z->out, z->vote.zxid);
-	jute_put_int(&z->out, (int32_t)z->vote.epoch);
+	jute_put_int(&z->out, (int32_t)v.leader);
+	jute_put_long(&z->out, v.zxid);
+	jute_put_int(&z->out, (int32_t)v.epoch);
 	jute_put_bool(&z->out, z->observer);
 	frame_send(z, to);
 }
@@ -669,6 +676,24 @@ static void maybe_ack_newleader(struct zab *z)
 		send_zxid(z, z->leader, F_ACK, z->fepoch, z->durable);
 }
 
+/* NEWLEADER names the leader's last zxid: ours must match, or part of the
+ * sync never arrived and acknowledging would claim a history we lack. */
+static void on_newleader(struct zab *z, int64_t zxid, int64_t now_ms)
+{
+	if (z->fphase != FP_SYNC)
+		return;
+	if (zxid != z->last) {
+		log_warn("zab: NEWLEADER at 0x%lx but our log ends at 0x%lx", (long)zxid,
+			 (long)z->last);
+		z->env.disconnect(z->env.ctx, z->m[z->leader].sid);
+		enter_looking(z, now_ms, "incomplete sync from the leader");
+		return;
+	}
+	z->newleader_zxid = z->last;
+	z->fphase = FP_NEWLEADER;
+	maybe_ack_newleader(z);
+}
+
 static void on_commit(struct zab *z, int64_t zxid)
 {
 	if (zxid > z->commit)
@@ -689,11 +714,7 @@ static void follower_frame(struct zab *z, enum frame_type t, struct jute_in *in,
 		on_proposal(z, in, now_ms);
 		break;
 	case F_NEWLEADER:
-		if (z->fphase == FP_SYNC) {
-			z->newleader_zxid = z->last;
-			z->fphase = FP_NEWLEADER;
-			maybe_ack_newleader(z);
-		}
+		on_newleader(z, jute_get_long(in), now_ms);
 		break;
 	case F_COMMIT:
 		if (z->fphase >= FP_SYNCED)
