@@ -314,7 +314,7 @@ const char *sim_verdict_name(enum sim_verdict v)
 	return v < SIM_VERDICT_COUNT ? verdict_names[v] : "?";
 }
 
-static const char *const policy_names[] = {"committed", "serving", "applied"};
+static const char *const policy_names[] = {"committed", "applied", "anytime"};
 _Static_assert(sizeof policy_names / sizeof *policy_names == SIM_SNAP_POLICY_COUNT, "names");
 
 const char *sim_snap_policy_name(enum sim_snap_policy p)
@@ -1553,8 +1553,6 @@ static void take_snapshot(struct sim *sim, struct server *s)
 	struct host *h = &s->host;
 	struct disk *d = &s->disk;
 	int64_t limit = disk_durable_zxid(d);
-	if (sim->cfg.snap_policy == SIM_SNAP_SERVING && !h->serving)
-		return;
 	if (sim->cfg.snap_policy != SIM_SNAP_APPLIED && zab_commit_zxid(s->z) < limit)
 		limit = zab_commit_zxid(s->z);
 	size_t k = seq_upto(h->e, h->n, limit);
@@ -1612,8 +1610,9 @@ static void workload(struct sim *sim)
 			reply_all(sim, s);
 		/* As the real server: a snapshot follows txns applied once in
 		 * sync, so it never holds a tail recovered at boot that the
-		 * leader has not confirmed. */
-		if (alive(s) && h->serving && rng_ppm(&sim->rng, k->snapshot_ppm))
+		 * leader has not confirmed (unless the policy asks for that). */
+		bool snap_ok = h->serving || sim->cfg.snap_policy == SIM_SNAP_ANYTIME;
+		if (alive(s) && snap_ok && rng_ppm(&sim->rng, k->snapshot_ppm))
 			take_snapshot(sim, s);
 	}
 }

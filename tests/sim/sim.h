@@ -24,9 +24,10 @@
 
 /* When and where the host snapshots its state machine. */
 enum sim_snap_policy {
-	SIM_SNAP_COMMITTED = 0, /* at any time: applied, durable, <= zab_commit_zxid */
-	SIM_SNAP_SERVING,	/* only while serving: the same */
-	SIM_SNAP_APPLIED,	/* at any time: applied and durable (may be uncommitted) */
+	SIM_SNAP_COMMITTED = 0, /* the real server: while serving, up to zab_commit_zxid */
+	SIM_SNAP_APPLIED,	/* while serving, all it applied: a leader's own proposals too */
+	SIM_SNAP_ANYTIME,	/* also while looking or syncing, up to zab_commit_zxid, which
+				 * after a boot covers the log's unconfirmed tail */
 	SIM_SNAP_POLICY_COUNT,
 };
 

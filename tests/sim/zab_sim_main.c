@@ -42,7 +42,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: ringkeeper-zab-sim [--seeds N] [--first S | --random] [--seed S]\n"
 		"                          [--servers 3|5] [--steps K] [--long] [--verbose]\n"
-		"                          [--snap-policy committed|serving|applied]\n"
+		"                          [--snap-policy committed|applied|anytime]\n"
 		"  --seeds N      run seeds first..first+N-1 (default 100)\n"
 		"  --first S      first seed (default 1); --random: a random one\n"
 		"  --seed S       run seed S only (a replay)\n"
