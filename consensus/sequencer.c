@@ -193,7 +193,8 @@ struct sequencer *sequencer_create(const struct sequencer_config *cfg)
 			      .tree = seq->tree,
 			      .sessions = seq->sessions,
 			      .super_id = cfg->super_digest,
-			      .extended_types = cfg->extended_types};
+			      .extended_types = cfg->extended_types,
+			      .reconfig_enabled = cfg->reconfig_enabled};
 	return seq;
 err:
 	sequencer_destroy(seq);

@@ -115,7 +115,8 @@ struct sequencer_config {
 	int32_t min_session_timeout_ms;
 	int32_t max_session_timeout_ms;
 	const char *super_digest;
-	bool extended_types; /* extendedTypesEnabled: TTL nodes */
+	bool extended_types;   /* extendedTypesEnabled: TTL nodes */
+	bool reconfig_enabled; /* reconfigEnabled, standalone only (see sm) */
 	/* Snapshots: directory ("" = none), txns between them (ZooKeeper's
 	 * snapCount, randomised the same way) or log bytes (snapSizeLimitInKb),
 	 * how many to keep and whether

@@ -853,6 +853,18 @@ out:
 	free(ops);
 }
 
+/* ZooKeeper 3.8's PrepRequestProcessor: reconfig is disabled unless
+ * reconfigEnabled, and then unimplemented on a standalone server; either
+ * way it is an error txn that takes a zxid. Dynamic reconfiguration of an
+ * ensemble is not implemented, so an ensemble says disabled. */
+static void write_reconfig(struct txn_ctx *c, int32_t xid, struct jute_out *reply)
+{
+	int32_t err = c->sm->reconfig_enabled ? ZUNIMPLEMENTED : ZRECONFIGDISABLED;
+	log_error_txn(c, err);
+	size_t at = proto_reply_begin(reply, xid, c->zxid, err);
+	proto_frame_end(reply, at);
+}
+
 void sm_write(struct sm *sm, struct session *s, int32_t xid, int32_t op, const uint8_t *body,
 	      size_t len, int64_t now_ms, struct jute_out *reply, struct sm_sink *sink)
 {
@@ -869,7 +881,9 @@ void sm_write(struct sm *sm, struct session *s, int32_t xid, int32_t op, const u
 		return;
 	}
 	struct txn_ctx c = {.sm = sm, .s = s, .zxid = next_zxid(sm), .now_ms = now_ms};
-	if (op == ZOP_MULTI)
+	if (op == ZOP_RECONFIG)
+		write_reconfig(&c, xid, reply);
+	else if (op == ZOP_MULTI)
 		write_multi(&c, xid, &in, reply, sink);
 	else
 		write_single(&c, xid, op, &in, reply, sink);

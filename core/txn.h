@@ -53,11 +53,15 @@ struct sm {
 	int64_t zxid;	      /* last zxid assigned */
 	const char *super_id; /* digest id from superDigest, or NULL */
 	bool extended_types;  /* TTL nodes allowed (extendedTypesEnabled) */
+	/* reconfigEnabled on a standalone server: reconfig is then
+	 * ZUNIMPLEMENTED (ZooKeeper supports it only in an ensemble) instead
+	 * of ZRECONFIGDISABLED. An ensemble member always says disabled. */
+	bool reconfig_enabled;
 };
 
 /* Apply one write (create, create2, createContainer, createTTL, delete,
- * deleteContainer, setData, setACL, check, multi, sync) of session s and
- * append its framed reply to reply. */
+ * deleteContainer, setData, setACL, check, multi, sync, and reconfig, which
+ * always fails) of session s and append its framed reply to reply. */
 void sm_write(struct sm *sm, struct session *s, int32_t xid, int32_t op, const uint8_t *body,
 	      size_t len, int64_t now_ms, struct jute_out *reply, struct sm_sink *sink);
 

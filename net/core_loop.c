@@ -411,7 +411,7 @@ enum step {
 
 static bool is_forwarded(int32_t op)
 {
-	return !proto_op_is_read(op) && op != ZOP_AUTH && op != ZOP_RECONFIG && op != ZOP_SASL;
+	return !proto_op_is_read(op) && op != ZOP_AUTH && op != ZOP_SASL;
 }
 
 static enum step forward_write(struct core *c, struct conn *k, int32_t xid, int32_t op,

@@ -1100,3 +1100,26 @@ Test(txn, every_write_consumes_a_zxid_even_when_it_fails)
 	cr_assert_eq(f.sm.zxid, last + 1);
 	fx_fini(&f);
 }
+
+Test(txn, reconfig_is_disabled_or_unimplemented_and_takes_a_zxid)
+{
+	struct fx f;
+	fx_init(&f);
+	for (int enabled = 0; enabled <= 1; enabled++) {
+		f.sm.reconfig_enabled = enabled;
+		int64_t before = f.sm.zxid;
+		struct jute_out b = body_new();
+		jute_put_string(&b, "server.5=127.0.0.1:1234:1235;1236", 33);
+		jute_put_string(&b, NULL, -1);
+		jute_put_string(&b, NULL, -1);
+		jute_put_long(&b, -1);
+		struct reply r = request(&f, ZOP_RECONFIG, &b);
+		cr_assert_eq(r.err, enabled ? ZUNIMPLEMENTED : ZRECONFIGDISABLED, "%s",
+			     proto_err_name(r.err));
+		cr_assert_eq(r.zxid, before + 1, "an error txn");
+		cr_assert_eq(jute_remaining(&r.body), 0, "no body");
+		reply_free(&r);
+	}
+	cr_assert_eq(f.ev.n, 0);
+	fx_fini(&f);
+}
