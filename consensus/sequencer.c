@@ -896,9 +896,10 @@ static void handle_connect(struct sequencer *seq, const struct seq_msg *m, int64
 	struct jute_out *d;
 	size_t at;
 	if (m->zxid_seen > seq->sm.zxid) {
-		log_warn("refusing session request: client has seen zxid 0x%lx, our last zxid "
-			 "is 0x%lx",
-			 (long)m->zxid_seen, (long)seq->sm.zxid);
+		log_write(LOG_LEVEL_WARN, m->session_id,
+			  "refusing session request: client has seen zxid 0x%lx, our last zxid "
+			  "is 0x%lx",
+			  (long)m->zxid_seen, (long)seq->sm.zxid);
 		at = dlv_begin(seq, m->core, DLV_CONNECTED, m->conn_ref, 0, 0);
 		dlv_end(seq, m->core, at);
 		return;
@@ -1031,8 +1032,9 @@ static void refuse_msg(struct sequencer *seq, const struct seq_msg *m)
 static void follower_msg(struct sequencer *seq, struct seq_msg *m)
 {
 	if (m->kind == SEQ_CONNECT && m->zxid_seen > seq->sm.zxid) {
-		log_warn("refusing session request: client has seen zxid 0x%lx, we are at 0x%lx",
-			 (long)m->zxid_seen, (long)seq->sm.zxid);
+		log_write(LOG_LEVEL_WARN, m->session_id,
+			  "refusing session request: client has seen zxid 0x%lx, we are at 0x%lx",
+			  (long)m->zxid_seen, (long)seq->sm.zxid);
 		refuse_msg(seq, m);
 	} else if (forward_msg(seq, m)) {
 		refuse_msg(seq, m);
@@ -1374,8 +1376,9 @@ int sequencer_inject(struct sequencer *seq, uint32_t sid, const void *buf, size_
 	    sid >= SIDS)
 		return -EBADMSG;
 	if (seq->inbox.len >= INBOX_MAX) {
-		log_warn("dropping a request forwarded by server %u: %u requests wait", sid,
-			 INBOX_MAX);
+		log_write(LOG_LEVEL_WARN, h.session_id,
+			  "dropping a request forwarded by server %u: %u requests wait", sid,
+			  INBOX_MAX);
 		return -ENOBUFS;
 	}
 	size_t n = blen > 0 ? (size_t)blen : 0;

@@ -83,6 +83,7 @@ struct conn {
 	bool touched;
 	uint32_t ip_bucket;
 	uint64_t session_id;
+	uint64_t resume_id; /* the session a ConnectRequest asked for (0: new) */
 	int32_t timeout_ms;
 	uint32_t writes_pending;
 	uint32_t parked_count;
@@ -249,8 +250,8 @@ static void conn_close(struct core *c, struct conn *k, const char *why)
 	if (k->state == CONN_CLOSING || k->state == CONN_FREE)
 		return;
 	if (why)
-		log_write(LOG_LEVEL_INFO, k->session_id, "closing connection from %s: %s", k->ip,
-			  why);
+		log_write(LOG_LEVEL_INFO, k->session_id ? k->session_id : k->resume_id,
+			  "closing connection from %s: %s", k->ip, why);
 	k->state = CONN_CLOSING;
 	watch_remove_session(c->watches, conn_ref(c, k));
 	free_parked(k);
@@ -575,6 +576,7 @@ static void handle_connect(struct core *c, struct conn *k, const uint8_t *p, uin
 	}
 	m->conn_ref = conn_ref(c, k);
 	m->session_id = (uint64_t)session_id;
+	k->resume_id = (uint64_t)session_id;
 	m->timeout_ms = timeout;
 	m->zxid_seen = zxid_seen;
 	m->op = read_only_flag;
@@ -785,15 +787,16 @@ static void on_connected(struct core *c, struct conn *k, const struct delivery *
 					  : "client is ahead of this server (lastZxidSeen)");
 			return;
 		}
-		log_write(LOG_LEVEL_INFO, 0, "refusing resume from %s: session expired or invalid",
-			  k->ip);
+		log_write(LOG_LEVEL_INFO, k->resume_id,
+			  "refusing resume from %s: session expired or invalid", k->ip);
 		k->close_after_send = true;
 		k->state = CONN_ACTIVE;
 	} else {
 		k->state = CONN_ACTIVE;
 		k->session_id = d->session_id;
 		k->timeout_ms = d->timeout_ms;
-		log_write(LOG_LEVEL_DEBUG, k->session_id, "session established from %s", k->ip);
+		log_write(LOG_LEVEL_INFO, k->session_id, "session %s from %s, timeout %d ms",
+			  k->resume_id ? "resumed" : "established", k->ip, k->timeout_ms);
 	}
 	carry_reply(&k->out, frame, d->len);
 	out_commit(c, k);
