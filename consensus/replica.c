@@ -32,6 +32,8 @@ struct replica {
 	uint32_t down[ZAB_MEMBERS_MAX];
 	size_t n_down;
 	int64_t now_ms;
+	int64_t looking_since_us; /* 0 = not electing */
+	struct replica_stats stats;
 };
 
 static int64_t mono_ms(void)
@@ -168,10 +170,31 @@ static void publish_stats(struct replica *r)
 	atomic_store(&s->synced_observers, (uint32_t)observers);
 }
 
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ZooKeeper's election_time: from entering LOOKING to knowing the leader
+ * (the sync that follows is not part of it). */
+static void time_election(struct replica *r, enum zab_state st)
+{
+	if (st == ZAB_LOOKING && !r->looking_since_us) {
+		r->looking_since_us = mono_us();
+		atomic_fetch_add_explicit(&r->stats.looking_count, 1, memory_order_relaxed);
+	} else if (st != ZAB_LOOKING && r->looking_since_us) {
+		summary_observe(&r->stats.election_us, (uint64_t)(mono_us() - r->looking_since_us));
+		r->looking_since_us = 0;
+	}
+}
+
 static void env_state_changed(void *ctx, enum zab_state st, uint32_t leader, uint32_t epoch,
 			      bool serving)
 {
 	struct replica *r = ctx;
+	time_election(r, st);
 	enum seq_role role = SEQ_NOT_SERVING;
 	if (serving && st == ZAB_LEADING)
 		role = SEQ_LEADER;
@@ -357,7 +380,13 @@ struct replica *replica_create(const struct replica_config *cfg)
 		return NULL;
 	}
 	r->now_ms = mono_ms();
+	summary_init(&r->stats.election_us);
 	return r;
+}
+
+const struct replica_stats *replica_stats(const struct replica *r)
+{
+	return &r->stats;
 }
 
 void replica_bind(struct replica *r, struct sequencer *seq)
@@ -416,6 +445,7 @@ int replica_start(struct replica *r, int64_t now_ms, char *err, size_t errlen)
 	sequencer_set_role(r->seq, SEQ_NOT_SERVING, 0, now_ms);
 	log_info("ensemble member %u: epochs accepted %u current %u, last zxid 0x%lx",
 		 r->cfg.zab.my_sid, st.accepted_epoch, st.current_epoch, (long)st.applied_zxid);
+	time_election(r, ZAB_LOOKING); /* zab starts looking */
 	enter(r);
 	zab_begin(r->zab, &st, now_ms);
 	leave(r);

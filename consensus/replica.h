@@ -21,6 +21,7 @@
 
 #include "consensus/sequencer.h"
 #include "consensus/zab.h"
+#include "core/summary.h"
 #include "storage/storage.h"
 
 struct replica_config {
@@ -36,7 +37,15 @@ struct replica_config {
 
 struct replica;
 
+/* What the replica measures, for status and metrics; written on core 0,
+ * read from any thread. */
+struct replica_stats {
+	struct summary election_us;	/* LOOKING until a leader is chosen */
+	_Atomic uint64_t looking_count; /* elections entered (ZooKeeper's looking_count) */
+};
+
 struct replica *replica_create(const struct replica_config *cfg);
+const struct replica_stats *replica_stats(const struct replica *r);
 void replica_bind(struct replica *r, struct sequencer *seq);
 void replica_destroy(struct replica *r);
 

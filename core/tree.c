@@ -161,6 +161,28 @@ static const char *base_name(const char *path, size_t len, size_t *name_len)
 	return path + start;
 }
 
+/* ZooKeeper's ephemeralOwner encodings (docs/txn-log.md): 0 for a
+ * persistent node, INT64_MIN for a container, a 0xff top byte for a TTL
+ * node, else the owning session. */
+static bool owned_by_session(int64_t owner)
+{
+	return owner != 0 && owner != INT64_MIN && ((uint64_t)owner >> 56) != 0xff;
+}
+
+/* Add a node to the version's counters, or (gone) take it away. */
+static void count_node(struct tree_version *v, size_t path_len, const struct zk_stat *st, bool gone)
+{
+	uint64_t bytes = path_len + (uint64_t)st->data_length;
+	uint64_t eph = owned_by_session(st->ephemeral_owner);
+	if (gone) {
+		v->bytes_approx -= bytes;
+		v->ephemerals -= eph;
+	} else {
+		v->bytes_approx += bytes;
+		v->ephemerals += eph;
+	}
+}
+
 int tree_node_create(struct tree *t, const char *path, size_t len, const void *data,
 		     int32_t data_len, const struct acl_list *acl, int64_t owner, int64_t zxid,
 		     int64_t time_ms, int32_t parent_cversion)
@@ -194,6 +216,7 @@ int tree_node_create(struct tree *t, const char *path, size_t len, const void *d
 	p->stat.pzxid = zxid;
 	node_put(t, path, plen, p);
 	node_put(t, path, len, n);
+	count_node(&t->working, len, &n->stat, false);
 	return 0;
 }
 
@@ -209,6 +232,7 @@ int tree_node_delete(struct tree *t, const char *path, size_t len, int64_t zxid)
 		return rc;
 	struct znode *n = old;
 	RK_ASSERT(n->children.count == 0);
+	count_node(&t->working, len, &n->stat, true);
 	retire(t, (void *)n->data);
 	acl_unref(t, n->acl);
 	retire(t, n);
@@ -236,6 +260,7 @@ int tree_node_set_data(struct tree *t, const char *path, size_t len, const void 
 	retire(t, (void *)old->data);
 	n->data = data_copy(data, data_len);
 	n->stat.data_length = data_len > 0 ? data_len : 0;
+	t->working.bytes_approx += (uint64_t)n->stat.data_length - (uint64_t)old->stat.data_length;
 	n->stat.mzxid = zxid;
 	n->stat.mtime = time_ms;
 	n->stat.version = version;
@@ -314,10 +339,15 @@ int tree_node_restore(struct tree *t, const char *path, size_t len, const struct
 		const char *name = base_name(path, len, &nlen);
 		RK_ASSERT(hamt_put(&parent->children, &parent->children, name, nlen,
 				   hamt_hash(name, nlen), NULL, NULL, &now) == 0);
+		count_node(&t->working, len, &n->stat, false);
 		return 0;
 	}
 	if (take_pristine(t, old)) {
 		n->children = old->children;
+		if (len > 1) { /* "/" is not counted */
+			count_node(&t->working, len, &old->stat, true);
+			count_node(&t->working, len, &n->stat, false);
+		}
 		znode_free_now(t, old);
 		return 0;
 	}

@@ -51,6 +51,10 @@ struct tree_version {
 	struct hamt_root nodes; /* path -> struct znode */
 	int64_t zxid;		/* last txn applied */
 	uint64_t gen;		/* publication number, 1 for the first */
+	/* For status and metrics, kept up to date by every change: */
+	uint64_t ephemerals;   /* nodes a session owns (not containers, TTL nodes) */
+	uint64_t bytes_approx; /* path plus data bytes of every node but "/", as
+				* ZooKeeper's approximate_data_size */
 };
 
 struct tree;

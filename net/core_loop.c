@@ -156,6 +156,8 @@ static void count_latency(struct core *c, int64_t received_us)
 		atomic_store_explicit(&s->latency_max_us, us, memory_order_relaxed);
 	if (us < atomic_load_explicit(&s->latency_min_us, memory_order_relaxed))
 		atomic_store_explicit(&s->latency_min_us, us, memory_order_relaxed);
+	if (received_us)
+		summary_observe(&s->update_latency, us);
 }
 
 static uint64_t ud_pack(enum op op, uint32_t slot, uint16_t gen)
@@ -457,6 +459,7 @@ static void handle_auth(struct core *c, struct conn *k, struct jute_in *in)
 		size_t at = proto_reply_begin(&k->out, XID_AUTH, c->v->zxid, ZAUTHFAILED);
 		proto_frame_end(&k->out, at);
 		k->close_after_send = true;
+		atomic_fetch_add_explicit(&c->stats->auth_failed, 1, memory_order_relaxed);
 		log_write(LOG_LEVEL_WARN, k->session_id, "authentication failed (scheme %.*s)",
 			  slen > 0 ? slen : 0, scheme ? scheme : "");
 		out_commit(c, k);

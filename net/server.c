@@ -131,7 +131,8 @@ static int64_t mono_ms(void)
 
 /* Recover the tree and sessions from the txn log, then keep logging to it
  * (in an ensemble through the replica, which also learns the history). */
-static int open_log(const struct config *cfg, struct sequencer *seq, struct replica *repl)
+static int open_log(const struct config *cfg, struct sequencer *seq, struct replica *repl,
+		    const struct wal_stats **stats)
 {
 	char dir[CONFIG_PATH_MAX + 16];
 	snprintf(dir, sizeof dir, "%s/txnlog", cfg->data_log_dir);
@@ -167,6 +168,7 @@ static int open_log(const struct config *cfg, struct sequencer *seq, struct repl
 		log_error("cannot open the txn log: %s", err);
 		return -EIO;
 	}
+	*stats = storage_wal_stats(st);
 	sequencer_attach_storage(seq, repl ? replica_storage(repl, st) : st, mono_ms());
 	log_info("txn log %s opened in %ld ms", dir, (long)(mono_ms() - t0));
 	if (repl && (rc = replica_start(repl, mono_ms(), err, sizeof err)))
@@ -217,8 +219,10 @@ int server_run(const struct config *cfg)
 	if (!srv->core || !srv->ring_fds || !srv->stats)
 		goto out;
 	memset(srv->stats, 0, (size_t)cfg->cores * sizeof *srv->stats);
-	for (int i = 0; i < cfg->cores; i++)
+	for (int i = 0; i < cfg->cores; i++) {
 		atomic_init(&srv->stats[i].latency_min_us, UINT64_MAX);
+		summary_init(&srv->stats[i].update_latency);
+	}
 	char snap_dir[CONFIG_PATH_MAX + 16];
 	snprintf(snap_dir, sizeof snap_dir, "%s/snapshots", cfg->data_dir);
 	int port = cfg->client_port;
@@ -256,7 +260,7 @@ int server_run(const struct config *cfg)
 	struct replica *repl = srv->ens ? ensemble_replica(srv->ens) : NULL;
 	if (repl)
 		replica_bind(repl, srv->seq);
-	rc = open_log(cfg, srv->seq, repl);
+	rc = open_log(cfg, srv->seq, repl, &srv->wal_stats);
 	if (rc)
 		goto out;
 	rc = -ENOMEM;

@@ -14,9 +14,12 @@
 #include <stdint.h>
 
 #include "consensus/sequencer.h"
+#include "core/summary.h"
 #include "net/config.h"
+#include "storage/wal.h"
 
 struct core;
+struct admin;
 
 /* Per-core counters, written by their core, read by any (4lw, metrics). */
 struct core_stats {
@@ -31,6 +34,8 @@ struct core_stats {
 	_Atomic uint64_t watches;
 	_Atomic uint64_t watch_paths;
 	_Atomic uint64_t watch_sessions;
+	_Atomic uint64_t auth_failed;  /* auth packets refused */
+	struct summary update_latency; /* writes, received to answered, in us */
 };
 
 #define IP_BUCKETS 4096
@@ -52,6 +57,11 @@ struct server {
 	void (*peer_poll)(struct server *srv, int64_t now_ms, bool timer);
 	int peer_fd;
 	struct ensemble *ens;
+	const struct wal_stats *wal_stats; /* the txn log's, for status */
+	/* Admin HTTP server (NULL when disabled): core 0 calls admin_poll
+	 * when admin_fd is readable. */
+	struct admin *admin;
+	int admin_fd;
 };
 
 int server_run(const struct config *cfg);

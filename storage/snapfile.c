@@ -41,9 +41,25 @@ struct snapfile_writer {
 	XXH3_state_t *xx;
 	uint8_t *buf;
 	size_t len;
-	bool locked; /* the temporary file is ours to remove */
-	int err;     /* sticky -errno of the first failure */
+	bool locked;	    /* the temporary file is ours to remove */
+	int err;	    /* sticky -errno of the first failure */
+	int64_t started_us; /* snapfile_begin's time, for snapshot_us */
 };
+
+/* Every snapshot this process wrote through snapfile_begin/commit. */
+static struct summary snapshot_us = {.min = UINT64_MAX};
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+const struct summary *snapfile_write_time(void)
+{
+	return &snapshot_us;
+}
 
 bool snapfile_name_parse(const char *name, int64_t *zxid, bool *tmp)
 {
@@ -215,6 +231,7 @@ int snapfile_begin(const char *dir, int64_t zxid, uint64_t db_id, struct snapfil
 	int rc = writer_open(dir, zxid, &w);
 	if (rc)
 		return rc;
+	w->started_us = mono_us();
 	XXH3_64bits_reset(w->xx);
 	struct snapfile_header h = {
 	    .magic = SNAPFILE_MAGIC,
@@ -292,7 +309,11 @@ static int writer_close(struct snapfile_writer *w, int rc)
 
 int snapfile_commit(struct snapfile_writer *w)
 {
-	return writer_close(w, finish(w));
+	int64_t started_us = w->started_us;
+	int rc = writer_close(w, finish(w));
+	if (!rc)
+		summary_observe(&snapshot_us, (uint64_t)(mono_us() - started_us));
+	return rc;
 }
 
 void snapfile_abort(struct snapfile_writer *w)

@@ -48,6 +48,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/summary.h"
+
 #define SNAPFILE_MAGIC		0x485350414e534b52ull /* "RKSNAPSH" */
 #define SNAPFILE_FOOTER_MAGIC	0x444e45504e534b52ull /* "RKSNPEND" */
 #define SNAPFILE_FORMAT_VERSION 1u
@@ -107,6 +109,10 @@ int snapfile_commit(struct snapfile_writer *w);
 /* Drops the snapshot being written: closes and removes the temporary file,
  * frees w. */
 void snapfile_abort(struct snapfile_writer *w);
+/* How long each snapshot this process committed took, snapfile_begin to
+ * the end of snapfile_commit, in microseconds (ZooKeeper's snapshottime).
+ * Process-wide: a process keeps one data directory. */
+const struct summary *snapfile_write_time(void);
 
 /* ---- reading ---- */
 

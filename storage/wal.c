@@ -14,6 +14,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -60,6 +61,7 @@ struct wal_io {
 	int res[IO_OP_COUNT];	/* their results */
 	int fault[IO_OP_COUNT]; /* results injected by the fault hook, 0 = none */
 	int64_t zxid_last;
+	int64_t started_us; /* when the frame's first piece was submitted */
 };
 
 struct wal {
@@ -85,9 +87,17 @@ struct wal {
 	int failed;	    /* 0, or the -errno of the write or sync that failed */
 	struct wal_buf pending, flight;
 	struct wal_io io;
+	struct wal_stats stats;
 };
 
 static const struct storage_ops wal_ops;
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 void wal_config_init(struct wal_config *cfg, const char *directory)
 {
@@ -363,6 +373,7 @@ static void submit_frame(struct wal *w)
 	    .off = w->seg_off,
 	    .len = buf_seal(&w->flight, w->db_id),
 	    .zxid_last = w->flight.zxid_committed,
+	    .started_us = mono_us(),
 	};
 	submit_piece(w);
 }
@@ -392,6 +403,12 @@ static void finish_piece(struct wal *w)
 	if (sync_linked(w) && io->res[IO_OP_SYNC] < 0) {
 		fail(w, "fdatasync", io->res[IO_OP_SYNC], off);
 		return;
+	}
+	if (w->cfg.force_sync) {
+		uint64_t us = (uint64_t)(mono_us() - io->started_us);
+		summary_observe(&w->stats.sync_us, us);
+		if (us > WAL_SYNC_SLOW_MS * 1000ull)
+			atomic_fetch_add_explicit(&w->stats.sync_slow, 1, memory_order_relaxed);
 	}
 	w->zxid_durable = io->zxid_last;
 	w->segs[w->seg_count - 1].zxid_last = io->zxid_last;
@@ -425,6 +442,11 @@ static void wal_poll(struct storage *st)
 	reap(w);
 	if (!w->failed && !w->io.active && w->pending.records_committed)
 		submit_frame(w);
+}
+
+const struct wal_stats *storage_wal_stats(const struct storage *st)
+{
+	return &((const struct wal *)st)->stats;
 }
 
 static int64_t wal_durable_zxid(struct storage *st)
@@ -648,6 +670,7 @@ static struct wal *wal_alloc(const struct wal_config *cfg, char *err, size_t err
 	w->cfg = *cfg;
 	w->dir_fd = w->seg_fd = w->event_fd = -1;
 	w->direct = true;
+	summary_init(&w->stats.sync_us);
 	size_t cap = wal_block_round_up(FRAME_HDR + (uint64_t)cfg->batch_bytes_max);
 	const char *call = "malloc";
 	int rc = -ENOMEM;

@@ -40,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/summary.h"
 #include "storage/storage.h"
 
 #define WAL_BLOCK_BYTES	   4096u
@@ -194,6 +195,20 @@ struct storage *storage_wal_open(const struct wal_config *cfg, storage_replay_fn
  * are all <= zxid, never the one being written. Returns how many segments
  * went, or -errno. */
 int storage_wal_purge_before(struct storage *st, int64_t zxid);
+
+/* ZooKeeper's fsync.warningthresholdms default: a sync slower than this
+ * counts in wal_stats.sync_slow (its fsync_threshold_exceed_count). */
+#define WAL_SYNC_SLOW_MS 1000
+
+/* What the log measures, for status and metrics: written on the store's
+ * thread, read from any. Only with force_sync (nothing is synced else). */
+struct wal_stats {
+	struct summary sync_us;	    /* a frame's write and sync, submit to durable */
+	_Atomic uint64_t sync_slow; /* of them, slower than WAL_SYNC_SLOW_MS */
+};
+
+/* st must come from storage_wal_open(); lives as long as st. */
+const struct wal_stats *storage_wal_stats(const struct storage *st);
 
 /* The ops truncate() and reset() (storage/storage.h) block the calling
  * thread: they wait for the write in flight (truncate also writes the

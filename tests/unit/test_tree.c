@@ -1120,3 +1120,64 @@ Test(tree_digest, an_acquired_version_keeps_its_digest_while_the_tree_changes)
 	cr_assert_neq(tree_digest(tree_acquire(t)), d);
 	tree_destroy(t);
 }
+
+/* The status counters a version carries: ephemerals (session-owned nodes
+ * only, not containers or TTL nodes) and ZooKeeper's approximate data size
+ * (path plus data bytes of every node but "/"). */
+Test(tree_counters, follow_creates_sets_and_deletes)
+{
+	struct tree *t = tree_create();
+	const struct tree_version *w = tree_working(t);
+	/* /zookeeper, /zookeeper/quota, /zookeeper/config, no data. */
+	cr_assert_eq(w->bytes_approx, 10 + 16 + 17);
+	cr_assert_eq(w->ephemerals, 0);
+	mk(t, "/a", "xyz", 2);
+	cr_assert_eq(w->bytes_approx, 43 + 2 + 3);
+	set(t, "/a", "12345", 3, 1);
+	cr_assert_eq(w->bytes_approx, 43 + 2 + 5);
+	set(t, "/a", NULL, 4, 2);
+	cr_assert_eq(w->bytes_approx, 43 + 2);
+	const struct znode *a = wget(t, "/a");
+	cr_assert_eq(tree_node_create(t, "/a/e", 4, "e", 1, &acl_open_unsafe, 0x1234, 5, 5000,
+				      a->stat.cversion + 1),
+		     0);
+	a = wget(t, "/a");
+	cr_assert_eq(tree_node_create(t, "/a/c", 4, NULL, -1, &acl_open_unsafe, INT64_MIN, 6, 6000,
+				      a->stat.cversion + 1),
+		     0);
+	a = wget(t, "/a");
+	cr_assert_eq(tree_node_create(t, "/a/ttl", 6, NULL, -1, &acl_open_unsafe,
+				      (int64_t)0xff00000000001000ull, 7, 7000,
+				      a->stat.cversion + 1),
+		     0);
+	cr_assert_eq(w->ephemerals, 1);
+	cr_assert_eq(w->bytes_approx, 43 + 2 + 4 + 1 + 4 + 6);
+	tree_publish(t);
+	const struct tree_version *v = tree_acquire(t);
+	cr_assert_eq(v->ephemerals, 1, "a published version carries the counters");
+	rm(t, "/a/e", 8);
+	rm(t, "/a/c", 9);
+	rm(t, "/a/ttl", 10);
+	rm(t, "/a", 11);
+	cr_assert_eq(w->ephemerals, 0);
+	cr_assert_eq(w->bytes_approx, 43);
+	cr_assert_eq(v->ephemerals, 1, "an older version keeps its own");
+	tree_destroy(t);
+}
+
+Test(tree_counters, restore_counts_like_creates)
+{
+	struct tree *a = tree_with_history(&acl_open_unsafe);
+	const struct tree_version *va = tree_acquire(a);
+	struct copies *c = calloc(1, sizeof *c);
+	hamt_foreach(&va->nodes, copy_node, c);
+	qsort(c->n, c->count, sizeof c->n[0], cmp_depth_then_path);
+	struct tree *b = restore_all(c);
+	const struct tree_version *vb = tree_acquire(b);
+	cr_assert_eq(va->ephemerals, 1);
+	cr_assert_eq(vb->ephemerals, va->ephemerals);
+	cr_assert_eq(vb->bytes_approx, va->bytes_approx);
+	free(c);
+	tree_destroy(a);
+	tree_destroy(b);
+}
