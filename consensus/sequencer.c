@@ -373,13 +373,14 @@ static void dlv_end(struct sequencer *seq, int core, size_t at)
 		memset(jute_reserve(d, pad), 0, pad);
 }
 
-static void on_event(void *ctx, enum zk_event_type type, const char *path, size_t len, int64_t zxid)
+static void on_event(void *ctx, enum zk_event_type type, const char *path, size_t len, int64_t zxid,
+		     const struct acl_list *acl)
 {
 	struct sequencer *seq = ctx;
 	struct jute_out *ev = &seq->shared->events;
 	struct event_rec *r = (struct event_rec *)jute_reserve(ev, sizeof *r);
 	RK_ASSERT(r);
-	*r = (struct event_rec){.type = type, .len = (uint32_t)len, .zxid = zxid};
+	*r = (struct event_rec){.type = type, .len = (uint32_t)len, .zxid = zxid, .acl = acl};
 	memcpy(jute_reserve(ev, (len + 7) & ~(size_t)7), path, len);
 }
 

@@ -90,11 +90,15 @@ struct delivery {
 	int64_t received_us; /* replies: the request's seq_msg.received_us */
 };
 
-/* Records in batch_shared.events: this header, then len path bytes. */
+/* Records in batch_shared.events: this header, then len path bytes. acl
+ * is the ACL a watcher needs READ on to be told (see struct sm_sink); it is
+ * retired with the tree, so a core may read it until it reports holding
+ * this batch's version. */
 struct event_rec {
 	int32_t type;
 	uint32_t len;
 	int64_t zxid;
+	const struct acl_list *acl;
 };
 
 /* One per batch, shared read-only by every core; the last core to finish

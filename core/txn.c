@@ -532,11 +532,19 @@ static void op_release(struct txn_op *t)
 	t->acl = NULL;
 }
 
+/* acl: the ACL of the node the event is about (see struct sm_sink). */
 static void emit(struct sm_sink *sink, enum zk_event_type type, const char *path, size_t len,
-		 int64_t zxid)
+		 int64_t zxid, const struct znode *about)
 {
 	if (sink && sink->event)
-		sink->event(sink->ctx, type, path, len, zxid);
+		sink->event(sink->ctx, type, path, len, zxid, about->acl->list);
+}
+
+static const struct znode *working_node(const struct tree *tree, const char *path, size_t len)
+{
+	const struct znode *n = tree_lookup(tree_working(tree), path, len);
+	RK_ASSERT(n);
+	return n;
 }
 
 /* Apply a validated op to the tree; fills st with the node's new stat. */
@@ -545,7 +553,7 @@ static void apply_op(struct txn_ctx *c, const struct txn_op *t, struct sm_sink *
 {
 	struct tree *tree = c->sm->tree;
 	size_t plen = t->path_len > 1 ? parent_len_of(t->path, t->path_len) : 1;
-	const struct znode *n;
+	const struct znode *n = NULL;
 	switch (t->op) {
 	case ZOP_CREATE:
 	case ZOP_CREATE2:
@@ -559,24 +567,31 @@ static void apply_op(struct txn_ctx *c, const struct txn_op *t, struct sm_sink *
 			RK_ASSERT(session_ephemeral_add(c->sm->sessions, owner, t->path,
 							t->path_len) == 0);
 		}
-		emit(sink, ZEV_NODE_CREATED, t->path, t->path_len, c->zxid);
-		emit(sink, ZEV_NODE_CHILDREN_CHANGED, t->path, plen, c->zxid);
+		emit(sink, ZEV_NODE_CREATED, t->path, t->path_len, c->zxid,
+		     working_node(tree, t->path, t->path_len));
+		emit(sink, ZEV_NODE_CHILDREN_CHANGED, t->path, plen, c->zxid,
+		     working_node(tree, t->path, plen));
 		break;
 	case ZOP_DELETE:
 	case ZOP_DELETE_CONTAINER:
+		/* The deleted node's ACL is retired with it, not freed: the
+		 * event may still point to it. */
+		n = working_node(tree, t->path, t->path_len);
 		tree_node_delete(tree, t->path, t->path_len, c->zxid);
 		if (is_normal_ephemeral(t->owner)) {
 			struct session *owner = session_find(c->sm->sessions, (uint64_t)t->owner);
 			if (owner)
 				session_ephemeral_del(c->sm->sessions, owner, t->path, t->path_len);
 		}
-		emit(sink, ZEV_NODE_DELETED, t->path, t->path_len, c->zxid);
-		emit(sink, ZEV_NODE_CHILDREN_CHANGED, t->path, plen, c->zxid);
+		emit(sink, ZEV_NODE_DELETED, t->path, t->path_len, c->zxid, n);
+		emit(sink, ZEV_NODE_CHILDREN_CHANGED, t->path, plen, c->zxid,
+		     working_node(tree, t->path, plen));
 		return;
 	case ZOP_SET_DATA:
 		tree_node_set_data(tree, t->path, t->path_len, t->data, t->data_len, c->zxid,
 				   c->now_ms, t->version);
-		emit(sink, ZEV_NODE_DATA_CHANGED, t->path, t->path_len, c->zxid);
+		emit(sink, ZEV_NODE_DATA_CHANGED, t->path, t->path_len, c->zxid,
+		     working_node(tree, t->path, t->path_len));
 		break;
 	case ZOP_SET_ACL:
 		tree_node_set_acl(tree, t->path, t->path_len, t->acl, t->version);

@@ -18,9 +18,14 @@
 #include "core/tree.h"
 
 struct sm_sink {
-	/* A watch event the change causes, in ZooKeeper's trigger order. */
+	/* A watch event the change causes, in ZooKeeper's trigger order.
+	 * acl is the ACL a watcher needs READ on to be told (ZooKeeper 3.9.2,
+	 * CVE-2024-23944): the node's as the change left it, the deleted
+	 * node's as it was, the parent's for NodeChildrenChanged. It belongs
+	 * to the tree: retired like the znodes, so valid for readers of any
+	 * version published before this change. */
 	void (*event)(void *ctx, enum zk_event_type type, const char *path, size_t len,
-		      int64_t zxid);
+		      int64_t zxid, const struct acl_list *acl);
 	void *ctx;
 };
 

@@ -119,6 +119,8 @@ struct core {
 	bool accept_paused; /* accept failed; the timer re-arms it */
 	uint32_t accept_errors;
 	int64_t event_zxid;
+	/* The ACL guarding the event being delivered (see emit_event). */
+	const struct acl_list *event_acl;
 	int64_t now_us; /* read once per loop iteration */
 	int64_t next_touch_ms;
 	int64_t next_expiry_ms;
@@ -733,12 +735,19 @@ static void on_recv(struct core *c, struct conn *k, struct io_uring_cqe *cqe)
 
 /* ---- messages from the sequencer ---- */
 
+/* A watcher hears of a change only if it may read the node the event is
+ * about, whatever kind of watch fired (ZooKeeper 3.9.2's fix of
+ * CVE-2024-23944: a recursive watch on an ancestor told unreadable paths).
+ * A one-shot watch that is filtered is used up all the same, as there. */
 static void emit_event(void *ctx, uint64_t key, enum zk_event_type type, const char *path,
 		       size_t len)
 {
 	struct core *c = ctx;
 	struct conn *k = conn_by_ref(c, (uint32_t)key);
 	if (!k || k->state != CONN_ACTIVE)
+		return;
+	const char *super = c->srv->cfg->super_digest[0] ? c->srv->cfg->super_digest : NULL;
+	if (!acl_check(c->event_acl, ZPERM_READ, &k->auth, super))
 		return;
 	proto_put_notification(&k->out, type, path, len, c->event_zxid);
 	atomic_fetch_add_explicit(&c->stats->packets_sent, 1, memory_order_relaxed);
@@ -752,6 +761,7 @@ static void deliver_events(struct core *c, const struct jute_out *ev)
 		const struct event_rec *r = (const struct event_rec *)(ev->buf + off);
 		const char *path = (const char *)(r + 1);
 		c->event_zxid = r->zxid;
+		c->event_acl = r->acl;
 		watch_trigger(c->watches, path, r->len, (enum zk_event_type)r->type, emit_event, c);
 		off += sizeof *r + ((r->len + 7) & ~7u);
 	}

@@ -79,7 +79,7 @@ int epoch_read(const char *dir, const char *name, uint32_t *out)
 		return rc;
 	}
 	char text[TEXT_MAX + 1];
-	size_t len;
+	size_t len = 0;
 	rc = read_text(fd, text, sizeof text, &len);
 	close(fd);
 	if (rc) {

@@ -25,6 +25,7 @@ struct event {
 	enum zk_event_type type;
 	char path[64];
 	int64_t zxid;
+	const struct acl_list *acl;
 };
 
 struct events {
@@ -33,7 +34,7 @@ struct events {
 };
 
 static void record_event(void *ctx, enum zk_event_type type, const char *path, size_t len,
-			 int64_t zxid)
+			 int64_t zxid, const struct acl_list *acl)
 {
 	struct events *ev = ctx;
 	cr_assert_lt(ev->n, EVENTS_MAX);
@@ -43,6 +44,7 @@ static void record_event(void *ctx, enum zk_event_type type, const char *path, s
 	memcpy(e->path, path, len);
 	e->path[len] = '\0';
 	e->zxid = zxid;
+	e->acl = acl;
 }
 
 static void assert_event(const struct events *ev, size_t i, enum zk_event_type type,
@@ -1121,5 +1123,39 @@ Test(txn, reconfig_is_disabled_or_unimplemented_and_takes_a_zxid)
 		reply_free(&r);
 	}
 	cr_assert_eq(f.ev.n, 0);
+	fx_fini(&f);
+}
+
+Test(txn, events_name_the_acl_a_watcher_needs_read_on)
+{
+	struct fx f;
+	fx_init(&f);
+	auth_as(f.s, "alice:secret");
+	struct acl_list *alice = digest_acl("alice:secret", ZPERM_ALL);
+	cr_assert_eq(create(&f, "/p", NULL, ZCM_PERSISTENT), ZOK);
+	cr_assert_eq(create_as(&f, f.s, "/p/s", "x", alice, ZCM_PERSISTENT), ZOK);
+	cr_assert_eq(set_data(&f, "/p/s", "y", -1, NULL), ZOK);
+	cr_assert_eq(path_version_op(&f, ZOP_DELETE, "/p/s", -1), ZOK);
+	/* The node's own ACL for its events, the deleted node's as it was,
+	 * the parent's for NodeChildrenChanged. */
+	static const struct {
+		enum zk_event_type type;
+		const char *path;
+		bool alice_only;
+	} want[] = {
+	    {ZEV_NODE_CREATED, "/p", false},	      {ZEV_NODE_CHILDREN_CHANGED, "/", false},
+	    {ZEV_NODE_CREATED, "/p/s", true},	      {ZEV_NODE_CHILDREN_CHANGED, "/p", false},
+	    {ZEV_NODE_DATA_CHANGED, "/p/s", true},    {ZEV_NODE_DELETED, "/p/s", true},
+	    {ZEV_NODE_CHILDREN_CHANGED, "/p", false},
+	};
+	cr_assert_eq(f.ev.n, sizeof want / sizeof *want);
+	for (size_t i = 0; i < f.ev.n; i++) {
+		cr_assert_eq(f.ev.e[i].type, want[i].type, "event %zu", i);
+		cr_assert_str_eq(f.ev.e[i].path, want[i].path, "event %zu", i);
+		const struct acl_list *expect = want[i].alice_only ? alice : &acl_open_unsafe;
+		cr_assert(acl_list_equal(f.ev.e[i].acl, expect), "event %zu: %s", i,
+			  f.ev.e[i].path);
+	}
+	acl_list_free(alice);
 	fx_fini(&f);
 }
