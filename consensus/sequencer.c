@@ -1309,6 +1309,12 @@ int64_t sequencer_zxid(const struct sequencer *seq)
 	return seq->sm.zxid;
 }
 
+void sequencer_foreach_session(struct sequencer *seq, void (*fn)(void *ctx, struct session *s),
+			       void *ctx)
+{
+	session_foreach(seq->sessions, fn, ctx);
+}
+
 struct sequencer_stats *sequencer_stats_mut(struct sequencer *seq)
 {
 	return &seq->stats;

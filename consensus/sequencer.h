@@ -22,6 +22,7 @@
 
 #include "core/jute.h"
 #include "core/proto.h"
+#include "core/session.h"
 #include "core/tree.h"
 #include "storage/storage.h"
 
@@ -193,6 +194,10 @@ int sequencer_inject(struct sequencer *seq, uint32_t sid, const void *buf, size_
 void sequencer_remote_replies(struct sequencer *seq, const void *buf, size_t len);
 /* The last zxid applied to the working tree. */
 int64_t sequencer_zxid(const struct sequencer *seq);
+/* Calls fn for every session of the table, on the sequencer's thread only
+ * (4lw dump, run by core 0). fn must not change the table. */
+void sequencer_foreach_session(struct sequencer *seq, void (*fn)(void *ctx, struct session *s),
+			       void *ctx);
 
 /* Sequencer side: process what the rings hold; true if it did work. */
 bool sequencer_run(struct sequencer *seq, int64_t now_ms);

@@ -29,6 +29,7 @@
 #include "core/read.h"
 #include "core/watch.h"
 #include "net/fourlw.h"
+#include "net/report.h"
 
 /* Bounds. */
 #define SQ_ENTRIES	  4096
@@ -42,6 +43,8 @@
 #define WATCHES_MAX	  (1u << 26)
 #define TIMER_MS	  100
 #define TOUCH_INTERVAL_MS 500
+#define GATHERS_MAX	  32 /* reports this core waits for at once */
+#define WOPS_MAX	  16 /* ops of writes at the sequencer remembered for cons */
 
 enum op {
 	OP_ACCEPT = 0, /* multishot accept on the listener */
@@ -53,6 +56,9 @@ enum op {
 	OP_STORAGE,    /* the txn log's eventfd: I/O finished (core 0) */
 	OP_PEER,       /* the ensemble's eventfd: peer traffic (core 0) */
 	OP_PEER_TIMER, /* the ensemble's timers (core 0) */
+	OP_GATHER,     /* msg_ring from another core: fill our part of its report */
+	OP_ASK_SENT,   /* our request for a report part went out (or failed) */
+	OP_GATHERED,   /* msg_ring: a core filled its part of one of our reports */
 	OP_COUNT,
 };
 
@@ -69,6 +75,19 @@ struct parked {
 	struct parked *next;
 	uint32_t len;
 	uint8_t frame[];
+};
+
+/* What cons and stat print of a connection (ZooKeeper's ServerCnxn
+ * statistics); crst zeroes them. Times in ms. */
+struct conn_stats {
+	uint64_t received, sent;  /* packets */
+	int64_t established_ms;	  /* wall clock, at accept */
+	int64_t active_ms;	  /* monotonic: bytes last received */
+	int32_t last_op;	  /* ZooKeeper opcode; 0: none yet */
+	int64_t last_cxid;	  /* -1: none */
+	int64_t last_zxid;	  /* -1: none */
+	int64_t last_response_ms; /* monotonic; 0: none */
+	uint64_t lat_last_ms, lat_min_ms, lat_max_ms, lat_total_ms, lat_count;
 };
 
 struct conn {
@@ -95,6 +114,16 @@ struct conn {
 	size_t sent;
 	struct acl_auth auth;
 	char ip[ACL_IP_ID_MAX];
+	uint16_t port;
+	bool fourlw; /* sent a four-letter word: its answer, then close */
+	/* Ops of the writes at the sequencer, oldest first, so a reply can
+	 * name its op in cons. Past WOPS_MAX in flight (lossy) some replies
+	 * go unnamed until the pipeline empties. */
+	int8_t wops[WOPS_MAX];
+	uint8_t wops_head, wops_n;
+	bool wops_lossy;
+	int64_t connect_us; /* when the ConnectRequest arrived */
+	struct conn_stats st;
 };
 
 struct core {
@@ -124,6 +153,8 @@ struct core {
 	int64_t now_us; /* read once per loop iteration */
 	int64_t next_touch_ms;
 	int64_t next_expiry_ms;
+	struct gather *gathers[GATHERS_MAX]; /* reports we asked for */
+	uint32_t gathers_n;
 };
 
 static int64_t mono_ms(void)
@@ -165,6 +196,91 @@ static void count_latency(struct core *c, int64_t received_us)
 static uint64_t ud_pack(enum op op, uint32_t slot, uint16_t gen)
 {
 	return (uint64_t)op << 56 | (uint64_t)slot << 16 | gen;
+}
+
+/* The report ops carry a pointer below the op byte instead of a slot. */
+#define UD_PTR_MASK ((UINT64_C(1) << 56) - 1)
+
+static uint64_t ud_pack_ptr(enum op op, const void *p)
+{
+	uint64_t v = (uint64_t)(uintptr_t)p;
+	RK_ASSERT((v & ~UD_PTR_MASK) == 0);
+	return (uint64_t)op << 56 | v;
+}
+
+static void *ud_ptr(uint64_t ud)
+{
+	return (void *)(uintptr_t)(ud & UD_PTR_MASK);
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- per-connection statistics (cons, stat, crst) ---- */
+
+static void stats_reset(struct conn_stats *st)
+{
+	int64_t established = st->established_ms, active = st->active_ms;
+	*st = (struct conn_stats){.established_ms = established,
+				  .active_ms = active,
+				  .last_cxid = -1,
+				  .last_zxid = -1,
+				  .lat_min_ms = UINT64_MAX};
+}
+
+/* One answer sent: ZooKeeper's updateStatsForResponse. An op it does not
+ * record (auth) changes nothing; a negative xid (ping) keeps last_cxid. */
+static void stats_answered(struct core *c, struct conn *k, int32_t op, int32_t xid, int64_t zxid,
+			   int64_t received_us)
+{
+	struct conn_stats *st = &k->st;
+	st->sent++;
+	if (!report_op_name(op))
+		return;
+	uint64_t lat =
+	    received_us && c->now_us > received_us ? (uint64_t)(c->now_us - received_us) / 1000 : 0;
+	st->last_op = op;
+	if (xid >= 0)
+		st->last_cxid = xid;
+	st->last_zxid = zxid;
+	st->last_response_ms = c->now_us / 1000;
+	st->lat_last_ms = lat;
+	if (lat < st->lat_min_ms)
+		st->lat_min_ms = lat;
+	if (lat > st->lat_max_ms)
+		st->lat_max_ms = lat;
+	st->lat_total_ms += lat;
+	st->lat_count++;
+}
+
+static void wop_push(struct conn *k, int32_t op)
+{
+	if (k->wops_lossy || k->wops_n == WOPS_MAX || op < INT8_MIN || op > INT8_MAX) {
+		k->wops_lossy = true;
+		return;
+	}
+	k->wops[(k->wops_head + k->wops_n++) % WOPS_MAX] = (int8_t)op;
+}
+
+/* The op of the oldest write at the sequencer, 0 when not remembered.
+ * Call after writes_pending counted the reply. */
+static int32_t wop_pop(struct conn *k)
+{
+	int32_t op = 0;
+	if (k->wops_n) {
+		op = k->wops[k->wops_head];
+		k->wops_head = (uint8_t)((k->wops_head + 1) % WOPS_MAX);
+		k->wops_n--;
+	}
+	if (k->writes_pending == 0) {
+		k->wops_n = 0;
+		k->wops_lossy = false;
+	}
+	return op;
 }
 
 /* A connection's handle in messages: slot and generation. Never 0, which
@@ -276,8 +392,12 @@ static void on_accept(struct core *c, int fd)
 	struct sockaddr_storage sa;
 	socklen_t salen = sizeof sa;
 	char ip[ACL_IP_ID_MAX] = "unknown";
-	if (getpeername(fd, (struct sockaddr *)&sa, &salen) == 0)
+	uint16_t port = 0;
+	if (getpeername(fd, (struct sockaddr *)&sa, &salen) == 0) {
 		acl_ip_id_format((struct sockaddr *)&sa, ip, sizeof ip);
+		port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+						      : ((struct sockaddr_in *)&sa)->sin_port);
+	}
 	uint32_t bucket = ip_bucket_of(ip);
 	int32_t max = c->srv->cfg->max_client_cnxns;
 	int32_t now =
@@ -294,6 +414,10 @@ static void on_accept(struct core *c, int fd)
 	k->fd = fd;
 	k->ip_bucket = bucket;
 	memcpy(k->ip, ip, sizeof k->ip);
+	k->port = port;
+	k->st.established_ms = wall_ms();
+	k->st.active_ms = c->now_us / 1000;
+	stats_reset(&k->st);
 	jute_out_init(&k->out, 0, OUT_BYTES_MAX);
 	jute_out_init(&k->sending, 0, OUT_BYTES_MAX);
 	acl_auth_init(&k->auth);
@@ -439,6 +563,7 @@ static enum step forward_write(struct core *c, struct conn *k, int32_t xid, int3
 		return STEP_WAIT;
 	}
 	k->writes_pending++;
+	wop_push(k, op);
 	atomic_fetch_add_explicit(&c->stats->outstanding, 1, memory_order_relaxed);
 	return STEP_DONE;
 }
@@ -460,6 +585,7 @@ static void handle_auth(struct core *c, struct conn *k, struct jute_in *in)
 	if (rc) {
 		size_t at = proto_reply_begin(&k->out, XID_AUTH, c->v->zxid, ZAUTHFAILED);
 		proto_frame_end(&k->out, at);
+		k->st.sent++;
 		k->close_after_send = true;
 		atomic_fetch_add_explicit(&c->stats->auth_failed, 1, memory_order_relaxed);
 		log_write(LOG_LEVEL_WARN, k->session_id, "authentication failed (scheme %.*s)",
@@ -485,6 +611,7 @@ static void handle_auth(struct core *c, struct conn *k, struct jute_in *in)
 	}
 	size_t at = proto_reply_begin(&k->out, XID_AUTH, c->v->zxid, ZOK);
 	proto_frame_end(&k->out, at);
+	k->st.sent++;
 	out_commit(c, k);
 }
 
@@ -514,6 +641,7 @@ static enum step session_step(struct core *c, struct conn *k, const uint8_t *p, 
 	}
 	atomic_fetch_add_explicit(&c->stats->packets_received, 1, memory_order_relaxed);
 	count_latency(c, 0);
+	stats_answered(c, k, op, xid, c->v->zxid, 0);
 	out_commit(c, k);
 	return STEP_DONE;
 }
@@ -595,10 +723,12 @@ static void handle_connect(struct core *c, struct conn *k, const uint8_t *p, uin
 		return;
 	}
 	k->state = CONN_CONNECTING;
+	k->connect_us = c->now_us;
 }
 
 static void on_frame(struct core *c, struct conn *k, const uint8_t *p, uint32_t len)
 {
+	k->st.received++;
 	switch (k->state) {
 	case CONN_HANDSHAKE:
 		handle_connect(c, k, p, len);
@@ -617,6 +747,30 @@ static void on_frame(struct core *c, struct conn *k, const uint8_t *p, uint32_t 
 	}
 }
 
+static int core_report_fourlw(struct core *c, struct conn *k, uint32_t raw, enum report_kind kind);
+static void gathers_check(struct core *c);
+
+/* A connection whose first four bytes spell a four-letter word gets its
+ * text answer and is closed. Words about other cores' connections and
+ * watches (cons, stat, dump, wchc, wchp, crst) are answered once every
+ * core has sent its part (core_report). */
+static void on_fourlw(struct core *c, struct conn *k, uint32_t raw)
+{
+	struct fourlw_ctx fc = {.srv = c->srv, .core_id = c->id};
+	k->fourlw = true;
+	k->state = CONN_ACTIVE;
+	k->st.received = 1;
+	enum report_kind kind = fourlw_report_kind(&fc, raw);
+	if (kind != REPORT_KIND_COUNT && core_report_fourlw(c, k, raw, kind) == 0)
+		return;
+	if (kind != REPORT_KIND_COUNT)
+		fourlw_busy(&fc, raw, &k->out);
+	else
+		fourlw_run(&fc, raw, &k->out);
+	k->close_after_send = true;
+	out_commit(c, k);
+}
+
 /* Parse complete frames from p; returns bytes consumed, or -1 if the
  * connection was closed. */
 static ssize_t parse_frames(struct core *c, struct conn *k, const uint8_t *p, size_t n)
@@ -626,11 +780,7 @@ static ssize_t parse_frames(struct core *c, struct conn *k, const uint8_t *p, si
 	while (n - off >= 4 && k->state != CONN_CLOSING) {
 		uint32_t raw = jute_be32_get(p + off);
 		if (k->state == CONN_HANDSHAKE && fourlw_is_command(raw)) {
-			struct fourlw_ctx fc = {.srv = c->srv, .core_id = c->id};
-			fourlw_run(&fc, raw, &k->out);
-			k->close_after_send = true;
-			k->state = CONN_ACTIVE; /* ignore anything after it */
-			out_commit(c, k);
+			on_fourlw(c, k, raw);
 			return (ssize_t)n;
 		}
 		int32_t len = (int32_t)raw;
@@ -668,6 +818,9 @@ static int carry(struct conn *k, const uint8_t *p, size_t n)
 
 static void on_bytes(struct core *c, struct conn *k, const uint8_t *p, size_t n)
 {
+	k->st.active_ms = c->now_us / 1000;
+	if (k->fourlw)
+		return; /* nothing after a four-letter word is read */
 	if (k->in_len == 0) {
 		/* Fast path: whole frames straight from the receive buffer. */
 		ssize_t used = parse_frames(c, k, p, n);
@@ -722,7 +875,10 @@ static void on_recv(struct core *c, struct conn *k, struct io_uring_cqe *cqe)
 		return;
 	}
 	if (cqe->res == 0) {
-		conn_close(c, k, k->session_id ? "client closed the connection" : NULL);
+		/* A four-letter word's client may shut down its side at once
+		 * (echo stat | nc): it still gets the answer, then the close. */
+		if (!k->fourlw)
+			conn_close(c, k, k->session_id ? "client closed the connection" : NULL);
 		return;
 	}
 	if (cqe->res < 0 && cqe->res != -ENOBUFS) {
@@ -750,6 +906,7 @@ static void emit_event(void *ctx, uint64_t key, enum zk_event_type type, const c
 	if (!acl_check(c->event_acl, ZPERM_READ, &k->auth, super))
 		return;
 	proto_put_notification(&k->out, type, path, len, c->event_zxid);
+	k->st.sent++;
 	atomic_fetch_add_explicit(&c->stats->packets_sent, 1, memory_order_relaxed);
 	out_commit(c, k);
 }
@@ -812,6 +969,12 @@ static void on_connected(struct core *c, struct conn *k, const struct delivery *
 			  k->resume_id ? "resumed" : "established", k->ip, k->timeout_ms);
 	}
 	carry_reply(&k->out, frame, d->len);
+	/* ZooKeeper records a new session's createSession (cxid 0), not a
+	 * resume. */
+	if (k->session_id && !k->resume_id)
+		stats_answered(c, k, ZOP_CREATE_SESSION, 0, c->v->zxid, k->connect_us);
+	else
+		k->st.sent++;
 	out_commit(c, k);
 	if (!k->close_after_send)
 		drain_parked(c, k);
@@ -840,6 +1003,12 @@ static void on_delivery(struct core *c, const struct delivery *d)
 		atomic_fetch_add_explicit(&c->stats->packets_received, 1, memory_order_relaxed);
 		count_latency(c, d->received_us);
 		carry_reply(&k->out, frame, d->len);
+		if (d->len >= 16)
+			stats_answered(c, k, d->kind == DLV_CLOSE ? ZOP_CLOSE_SESSION : wop_pop(k),
+				       (int32_t)jute_be32_get(frame + 4),
+				       (int64_t)((uint64_t)jute_be32_get(frame + 8) << 32 |
+						 jute_be32_get(frame + 12)),
+				       d->received_us);
 		if (d->kind == DLV_CLOSE)
 			k->close_after_send = true;
 		out_commit(c, k);
@@ -854,6 +1023,7 @@ static void on_delivery(struct core *c, const struct delivery *d)
 		int32_t xid = d->len >= 8 ? (int32_t)jute_be32_get(frame + 4) : 0;
 		size_t at = proto_reply_begin(&k->out, xid, c->v->zxid, ZSYSTEMERROR);
 		proto_frame_end(&k->out, at);
+		stats_answered(c, k, wop_pop(k), xid, c->v->zxid, d->received_us);
 		out_commit(c, k);
 		drain_parked(c, k);
 		return;
@@ -953,12 +1123,277 @@ static void on_timer(struct core *c)
 		report_touched(c);
 		c->next_touch_ms = now + TOUCH_INTERVAL_MS;
 	}
+	gathers_check(c);
 	if (c->id == 0 && now >= c->next_expiry_ms) {
 		sequencer_tick(c->srv->seq, now);
 		int32_t every = c->srv->cfg->tick_time_ms / 2;
 		c->next_expiry_ms = now + (every > TIMER_MS ? every : TIMER_MS);
 	}
 	arm_timer(c);
+}
+
+/* ---- reports gathered from every core (cons, stat, dump, wchc, wchp, crst) ----
+ *
+ * The core that asks (the origin) allocates one gather with a part per
+ * core, fills its own part at once and sends every other core an
+ * IORING_OP_MSG_RING whose user_data points to that core's ticket (the op
+ * in the top byte). The kernel posts it to the target's ring after
+ * everything the origin wrote before submitting, so the target sees the
+ * gather complete. The target fills its part on its own thread, then
+ * decrements pending (release) and wakes the origin; the origin finishes
+ * the gather when it reads pending 0 (acquire), on that wake-up or on its
+ * next timer tick, so a lost wake-up only delays the answer. A request
+ * that could not be posted (the target's completion queue was full) comes
+ * back as a failed OP_ASK_SENT: the origin counts that part done
+ * itself, unanswered. Until its decrement only the target touches its
+ * part. At most GATHERS_MAX gathers wait per origin; the parts of one
+ * share REPORT_BYTES_MAX. */
+
+struct gather_ticket {
+	struct gather *g;
+	int core;
+};
+
+struct gather {
+	int origin;
+	enum report_kind kind;
+	core_report_fn fn;
+	void *ctx;
+	_Atomic int pending; /* parts not yet filled */
+	int count;
+	struct report_part *parts;
+	struct gather_ticket *tickets;
+};
+
+static void gather_free(struct gather *g)
+{
+	if (!g)
+		return;
+	for (int i = 0; g->parts && i < g->count; i++)
+		report_part_free(&g->parts[i]);
+	free(g->parts);
+	free(g->tickets);
+	free(g);
+}
+
+static void conn_report(const struct conn *k, struct report_conn *r)
+{
+	memset(r, 0, sizeof *r);
+	memcpy(r->ip, k->ip, sizeof r->ip);
+	r->port = k->port;
+	bool reading = !k->fourlw && k->state != CONN_CLOSING;
+	r->interest = (uint8_t)((reading ? 1 : 0) | (k->send_inflight ? 4 : 0));
+	const char *op = k->st.last_op ? report_op_name(k->st.last_op) : NULL;
+	snprintf(r->last_op, sizeof r->last_op, "%s", op ? op : "NA");
+	r->session_id = k->state == CONN_ACTIVE ? k->session_id : 0;
+	r->timeout_ms = k->timeout_ms;
+	r->queued = (uint64_t)k->writes_pending + k->parked_count;
+	r->received = k->st.received;
+	r->sent = k->st.sent;
+	r->established_ms = k->st.established_ms;
+	r->last_cxid = k->st.last_cxid;
+	r->last_zxid = k->st.last_zxid;
+	r->last_response_ms = k->st.last_response_ms;
+	r->expires_ms = k->st.active_ms + (r->session_id ? k->timeout_ms : REPORT_CNXN_TIMEOUT_MS);
+	r->last_latency_ms = k->st.lat_last_ms;
+	r->min_latency_ms = k->st.lat_count ? k->st.lat_min_ms : 0;
+	r->max_latency_ms = k->st.lat_max_ms;
+	r->avg_latency_ms = k->st.lat_count ? k->st.lat_total_ms / k->st.lat_count : 0;
+}
+
+static bool conn_listed(const struct conn *k)
+{
+	return k->state != CONN_FREE && k->state != CONN_CLOSING;
+}
+
+struct watch_fill {
+	struct core *c;
+	struct report_part *p;
+};
+
+/* ZooKeeper's wchc and wchp list its data watch table, which holds the
+ * data, persistent and recursive watches but not the child watches. */
+static int fill_watch(void *ctx, uint64_t key, const char *path, size_t len, enum watch_kind kind)
+{
+	struct watch_fill *w = ctx;
+	struct conn *k = conn_by_ref(w->c, (uint32_t)key);
+	if (kind != WATCH_CHILD && k && k->state == CONN_ACTIVE && k->session_id)
+		report_add_path(w->p, k->session_id, path, len);
+	return 0;
+}
+
+struct session_fill {
+	struct report_part *p;
+	uint64_t id;
+};
+
+static int fill_ephemeral(void *ctx, const void *key, size_t len, void *val)
+{
+	struct session_fill *f = ctx;
+	report_add_path(f->p, f->id, key, len);
+	return 0;
+}
+
+/* Core 0 runs the sequencer: the global sessions are its to report. */
+static void fill_session(void *ctx, struct session *s)
+{
+	struct session_fill *f = ctx;
+	struct report_session r = {
+	    .id = s->id, .expires_ms = s->deadline_ms, .timeout_ms = s->timeout_ms};
+	report_add_session(f->p, &r);
+	f->id = s->id;
+	hamt_foreach(&s->ephemerals, fill_ephemeral, f);
+}
+
+static void fill_part(struct core *c, enum report_kind kind, struct report_part *p)
+{
+	switch (kind) {
+	case REPORT_CONNS:
+	case REPORT_DUMP:
+		for (uint32_t i = 0; i < CONNS_MAX; i++) {
+			struct report_conn r;
+			if (!conn_listed(&c->conns[i]))
+				continue;
+			conn_report(&c->conns[i], &r);
+			report_add_conn(p, &r);
+		}
+		if (kind == REPORT_DUMP && c->id == 0) {
+			struct session_fill f = {.p = p};
+			sequencer_foreach_session(c->srv->seq, fill_session, &f);
+		}
+		break;
+	case REPORT_WATCHES: {
+		struct watch_fill w = {c, p};
+		watch_foreach(c->watches, fill_watch, &w);
+		break;
+	}
+	case REPORT_RESET:
+		for (uint32_t i = 0; i < CONNS_MAX; i++)
+			if (conn_listed(&c->conns[i]))
+				stats_reset(&c->conns[i].st);
+		break;
+	case REPORT_KIND_COUNT:
+		break;
+	}
+	p->answered = true;
+}
+
+static void gathers_check(struct core *c)
+{
+	for (uint32_t i = 0; i < c->gathers_n;) {
+		struct gather *g = c->gathers[i];
+		if (atomic_load_explicit(&g->pending, memory_order_acquire) != 0) {
+			i++;
+			continue;
+		}
+		c->gathers[i] = c->gathers[--c->gathers_n];
+		g->fn(g->ctx, g->parts, g->count);
+		gather_free(g);
+	}
+}
+
+int core_report(struct core *c, enum report_kind kind, core_report_fn fn, void *ctx)
+{
+	RK_ASSERT(kind < REPORT_KIND_COUNT && fn);
+	if (c->gathers_n == GATHERS_MAX)
+		return -EBUSY;
+	int n = c->srv->cores;
+	struct gather *g = calloc(1, sizeof *g);
+	if (g) {
+		g->parts = calloc((size_t)n, sizeof *g->parts);
+		g->tickets = calloc((size_t)n, sizeof *g->tickets);
+	}
+	if (!g || !g->parts || !g->tickets) {
+		gather_free(g);
+		return -ENOMEM;
+	}
+	g->origin = c->id;
+	g->kind = kind;
+	g->fn = fn;
+	g->ctx = ctx;
+	g->count = n;
+	for (int i = 0; i < n; i++) {
+		report_part_init(&g->parts[i], REPORT_BYTES_MAX / (size_t)n);
+		g->tickets[i] = (struct gather_ticket){g, i};
+	}
+	atomic_store_explicit(&g->pending, n, memory_order_release);
+	c->gathers[c->gathers_n++] = g;
+	for (int i = 0; i < n; i++) {
+		int fd = atomic_load(&c->srv->ring_fds[i]);
+		if (i == c->id)
+			continue;
+		if (fd <= 0) {
+			atomic_fetch_sub_explicit(&g->pending, 1, memory_order_release);
+			continue;
+		}
+		struct io_uring_sqe *sqe = get_sqe(c);
+		io_uring_prep_msg_ring(sqe, fd, 0, ud_pack_ptr(OP_GATHER, &g->tickets[i]), 0);
+		io_uring_sqe_set_data64(sqe, ud_pack_ptr(OP_ASK_SENT, &g->tickets[i]));
+	}
+	fill_part(c, kind, &g->parts[c->id]);
+	atomic_fetch_sub_explicit(&g->pending, 1, memory_order_release);
+	gathers_check(c);
+	return 0;
+}
+
+/* Another core asks for our part of its report. */
+static void on_gather(struct core *c, uint64_t ud)
+{
+	struct gather_ticket *t = ud_ptr(ud);
+	struct gather *g = t->g;
+	(void)atomic_load_explicit(&g->pending, memory_order_acquire);
+	int origin = g->origin;
+	fill_part(c, g->kind, &g->parts[t->core]);
+	atomic_fetch_sub_explicit(&g->pending, 1, memory_order_release);
+	/* g is the origin's again, maybe already freed: only wake it. */
+	struct io_uring_sqe *sqe = get_sqe(c);
+	io_uring_prep_msg_ring(sqe, atomic_load(&c->srv->ring_fds[origin]), 0,
+			       ud_pack(OP_GATHERED, 0, 0), 0);
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_MSG_SENT, 0, 0));
+}
+
+/* Our request for a part could not be posted: that part stays empty. */
+static void on_gather_sent(struct core *c, uint64_t ud, int res)
+{
+	if (res >= 0)
+		return;
+	struct gather_ticket *t = ud_ptr(ud);
+	log_warn("core %d not asked for its part of a report: %s", t->core, strerror(-res));
+	atomic_fetch_sub_explicit(&t->g->pending, 1, memory_order_release);
+	gathers_check(c);
+}
+
+/* A four-letter word waiting for its report. */
+struct fourlw_wait {
+	struct core *c;
+	uint32_t conn_ref;
+	uint32_t raw;
+};
+
+static void fourlw_reported(void *ctx, const struct report_part *parts, int count)
+{
+	struct fourlw_wait *w = ctx;
+	struct core *c = w->c;
+	struct conn *k = parts ? conn_by_ref(c, w->conn_ref) : NULL;
+	if (k && k->state == CONN_ACTIVE) {
+		struct fourlw_ctx fc = {.srv = c->srv, .core_id = c->id};
+		fourlw_run_report(&fc, w->raw, parts, count, &k->out);
+		k->close_after_send = true;
+		out_commit(c, k);
+	}
+	free(w);
+}
+
+static int core_report_fourlw(struct core *c, struct conn *k, uint32_t raw, enum report_kind kind)
+{
+	struct fourlw_wait *w = malloc(sizeof *w);
+	if (!w)
+		return -ENOMEM;
+	*w = (struct fourlw_wait){c, conn_ref(c, k), raw};
+	int rc = core_report(c, kind, fourlw_reported, w);
+	if (rc)
+		free(w);
+	return rc;
 }
 
 /* ---- the loop ---- */
@@ -1087,6 +1522,15 @@ static void handle_cqe(struct core *c, struct io_uring_cqe *cqe)
 	case OP_PEER:
 	case OP_PEER_TIMER:
 		on_peer_cqe(c, cqe, op == OP_PEER_TIMER);
+		break;
+	case OP_GATHER:
+		on_gather(c, ud);
+		break;
+	case OP_ASK_SENT:
+		on_gather_sent(c, ud, cqe->res);
+		break;
+	case OP_GATHERED:
+		gathers_check(c);
 		break;
 	case OP_COUNT:
 		RK_ASSERT(!"bad user_data");
@@ -1246,6 +1690,12 @@ void core_destroy(struct core *c)
 	struct core_msg *m;
 	while (c->srv && (m = sequencer_poll(c->srv->seq, c->id)))
 		sequencer_msg_done(m);
+	/* Reports still being gathered: every core has stopped, so none
+	 * fills a part any more. fn hears of it with no parts. */
+	for (uint32_t i = 0; i < c->gathers_n; i++) {
+		c->gathers[i]->fn(c->gathers[i]->ctx, NULL, 0);
+		gather_free(c->gathers[i]);
+	}
 	if (c->ring.ring_fd > 0)
 		io_uring_queue_exit(&c->ring);
 	if (c->br && c->br != MAP_FAILED)

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/tree.h"
 #include "net/status.h"
@@ -67,11 +68,12 @@ static void put(struct jute_out *out, const char *fmt, ...)
 		memcpy(d, line, (size_t)n);
 }
 
-/* srvr and stat, as ZooKeeper 3.8 prints them. Its leader adds "Proposal
- * sizes last/min/max": Ringkeeper does not measure proposals, so the line
- * is left out rather than filled with made-up figures. The epoch is in the
- * Zxid's top 32 bits, and in mntr. */
-static void srvr(const struct fourlw_ctx *c, struct jute_out *out, bool with_clients)
+/* srvr and stat (with clients: every core's connections), as ZooKeeper
+ * 3.8 prints them. Its leader adds "Proposal sizes last/min/max":
+ * Ringkeeper does not measure proposals, so the line is left out rather
+ * than filled with made-up figures. The epoch is in the Zxid's top 32
+ * bits, and in mntr. */
+static void srvr(const struct fourlw_ctx *c, struct jute_out *out, const struct report_ctx *clients)
 {
 	struct server_status st;
 	status_collect(c->srv, &st);
@@ -80,8 +82,10 @@ static void srvr(const struct fourlw_ctx *c, struct jute_out *out, bool with_cli
 		return;
 	}
 	put(out, "Zookeeper version: %s\n", STATUS_VERSION);
-	if (with_clients)
-		put(out, "Clients:\n\n");
+	if (clients) {
+		put(out, "Clients:\n");
+		report_print_clients(clients, out);
+	}
 	put(out, "Latency min/avg/max: %lu/%.4f/%lu\n", (unsigned long)status_min_latency_ms(&st),
 	    status_avg_latency_ms(&st), (unsigned long)status_max_latency_ms(&st));
 	put(out, "Received: %lu\n", (unsigned long)st.packets_received);
@@ -198,6 +202,78 @@ static void isro(const struct fourlw_ctx *c, struct jute_out *out)
 	put(out, st.state ? "rw" : "null");
 }
 
+/* The words that print what every core holds, and the report each needs. */
+static enum report_kind report_word(const char *w)
+{
+	static const struct {
+		const char *word;
+		enum report_kind kind;
+	} words[] = {{"cons", REPORT_CONNS},   {"stat", REPORT_CONNS},	 {"dump", REPORT_DUMP},
+		     {"wchc", REPORT_WATCHES}, {"wchp", REPORT_WATCHES}, {"crst", REPORT_RESET}};
+	for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+		if (strcmp(w, words[i].word) == 0)
+			return words[i].kind;
+	return REPORT_KIND_COUNT;
+}
+
+enum report_kind fourlw_report_kind(const struct fourlw_ctx *c, uint32_t raw)
+{
+	char w[5];
+	word_of(raw, w);
+	enum report_kind kind = report_word(w);
+	if (kind == REPORT_KIND_COUNT || !whitelisted(c->srv->cfg->four_lw_whitelist, w))
+		return REPORT_KIND_COUNT;
+	struct server_status st;
+	status_collect(c->srv, &st);
+	return st.state ? kind : REPORT_KIND_COUNT;
+}
+
+static int64_t clock_ms(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void fourlw_run_report(const struct fourlw_ctx *c, uint32_t raw, const struct report_part *parts,
+		       int count, struct jute_out *out)
+{
+	char w[5];
+	word_of(raw, w);
+	struct server_status st;
+	status_collect(c->srv, &st);
+	if (!st.state) {
+		put(out, NOT_SERVING "\n"); /* it stopped serving meanwhile */
+		return;
+	}
+	/* ZooKeeper's standalone server and leader track sessions in expiry
+	 * buckets; its followers and observers list them. */
+	bool sets = strcmp(st.state, "standalone") == 0 || strcmp(st.state, "leader") == 0;
+	struct report_ctx rc = {.parts = parts,
+				.count = count,
+				.now_mono_ms = clock_ms(CLOCK_MONOTONIC),
+				.now_wall_ms = clock_ms(CLOCK_REALTIME),
+				.tick_ms = c->srv->cfg->tick_time_ms,
+				.session_sets = sets};
+	if (strcmp(w, "stat") == 0)
+		srvr(c, out, &rc);
+	else if (strcmp(w, "cons") == 0)
+		report_print_cons(&rc, out);
+	else if (strcmp(w, "dump") == 0)
+		report_print_dump(&rc, out);
+	else if (strcmp(w, "wchc") == 0 || strcmp(w, "wchp") == 0)
+		report_print_watches(&rc, w[3] == 'p', out);
+	else if (strcmp(w, "crst") == 0)
+		put(out, "Connection stats reset.\n");
+}
+
+void fourlw_busy(const struct fourlw_ctx *c, uint32_t raw, struct jute_out *out)
+{
+	char w[5];
+	word_of(raw, w);
+	put(out, "%s is not executed: too many reports are being gathered; try again.\n", w);
+}
+
 void fourlw_run(const struct fourlw_ctx *c, uint32_t raw, struct jute_out *out)
 {
 	char w[5];
@@ -208,10 +284,8 @@ void fourlw_run(const struct fourlw_ctx *c, uint32_t raw, struct jute_out *out)
 	}
 	if (strcmp(w, "ruok") == 0)
 		put(out, "imok");
-	else if (strcmp(w, "srvr") == 0)
-		srvr(c, out, false);
-	else if (strcmp(w, "stat") == 0)
-		srvr(c, out, true);
+	else if (strcmp(w, "srvr") == 0 || strcmp(w, "stat") == 0)
+		srvr(c, out, NULL); /* stat gets here only while not serving */
 	else if (strcmp(w, "mntr") == 0)
 		mntr(c, out);
 	else if (strcmp(w, "conf") == 0)
@@ -227,8 +301,8 @@ void fourlw_run(const struct fourlw_ctx *c, uint32_t raw, struct jute_out *out)
 	else if (strcmp(w, "srst") == 0) {
 		status_reset(c->srv);
 		put(out, "Server stats reset.\n");
-	} else if (strcmp(w, "crst") == 0)
-		put(out, "Connection stats reset.\n");
+	} else if (report_word(w) != REPORT_KIND_COUNT)
+		put(out, NOT_SERVING "\n"); /* served: fourlw_run_report */
 	else if (strcmp(w, "gtmk") == 0 || strcmp(w, "stmk") == 0)
 		put(out, "0\n"); /* no request tracing: the mask is always 0 */
 	else if (strcmp(w, "envi") == 0)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/jute.h"
+#include "net/report.h"
 #include "net/server.h"
 
 struct fourlw_ctx {
@@ -19,5 +20,15 @@ struct fourlw_ctx {
 /* raw: the first four bytes of a connection, big-endian. */
 bool fourlw_is_command(uint32_t raw);
 void fourlw_run(const struct fourlw_ctx *c, uint32_t raw, struct jute_out *out);
+
+/* The report a word needs from every core (cons, stat, dump, wchc, wchp,
+ * crst), or REPORT_KIND_COUNT when fourlw_run answers it alone (other
+ * words, and these when refused by the whitelist or while not serving).
+ * The caller gathers the report (core_report) and then answers with
+ * fourlw_run_report, or with fourlw_busy if it could not be gathered. */
+enum report_kind fourlw_report_kind(const struct fourlw_ctx *c, uint32_t raw);
+void fourlw_run_report(const struct fourlw_ctx *c, uint32_t raw, const struct report_part *parts,
+		       int count, struct jute_out *out);
+void fourlw_busy(const struct fourlw_ctx *c, uint32_t raw, struct jute_out *out);
 
 #endif
