@@ -124,6 +124,10 @@ static const struct key_spec keys[] = {
     KIND_KEY("admin.enableServer", KIND_BOOL, admin_enable_server),
     INT_KEY("admin.serverPort", admin_server_port, 1, 65535),
     STR_KEY("admin.serverAddress", admin_server_address),
+    STR_KEY("metricsProvider.className", metrics_provider_class),
+    INT_KEY("metricsProvider.httpPort", metrics_http_port, 1, 65535),
+    STR_KEY("metricsProvider.httpHost", metrics_http_host),
+    KIND_KEY("metricsProvider.exportJvmInfo", KIND_BOOL, metrics_export_jvm_info),
     INT_KEY("initLimit", init_limit_ticks, 1, INT32_MAX),
     INT_KEY("syncLimit", sync_limit_ticks, 1, INT32_MAX),
     INT_KEY("electionPortBindRetry", election_port_bind_retry, 0, INT32_MAX),
@@ -193,6 +197,11 @@ void config_defaults(struct config *cfg)
 	cfg->admin_enable_server = true;
 	cfg->admin_server_port = 8080;
 	snprintf(cfg->admin_server_address, sizeof cfg->admin_server_address, "0.0.0.0");
+	snprintf(cfg->metrics_provider_class, sizeof cfg->metrics_provider_class, "%s",
+		 CONFIG_METRICS_DEFAULT);
+	cfg->metrics_http_port = 7000; /* the Prometheus provider's defaults */
+	snprintf(cfg->metrics_http_host, sizeof cfg->metrics_http_host, "0.0.0.0");
+	cfg->metrics_export_jvm_info = true;
 	cfg->init_limit_ticks = 10;
 	cfg->sync_limit_ticks = 5;
 	cfg->election_port_bind_retry = 3;
@@ -1104,6 +1113,14 @@ int config_finish(struct config *cfg, char *err, size_t errlen)
 		return fail(err, errlen,
 			    "minSessionTimeout %d must not be larger than maxSessionTimeout %d",
 			    cfg->min_session_timeout_ms, cfg->max_session_timeout_ms);
+	cfg->metrics_prometheus =
+	    strcmp(cfg->metrics_provider_class, CONFIG_METRICS_PROMETHEUS) == 0;
+	if (!cfg->metrics_prometheus &&
+	    strcmp(cfg->metrics_provider_class, CONFIG_METRICS_DEFAULT) != 0)
+		return fail(err, errlen,
+			    "metricsProvider.className %s: Ringkeeper has ZooKeeper's default "
+			    "provider and %s only",
+			    cfg->metrics_provider_class, CONFIG_METRICS_PROMETHEUS);
 	if (cfg->cores == 0)
 		cfg->cores = cpus_usable();
 	if (cfg->cores > CONFIG_CORES_MAX)

@@ -102,6 +102,14 @@ struct config {
 	bool admin_enable_server;		    /* admin.enableServer */
 	int32_t admin_server_port;		    /* admin.serverPort */
 	char admin_server_address[CONFIG_ADDR_MAX]; /* admin.serverAddress */
+	/* Metrics: metricsProvider.className names ZooKeeper's default or its
+	 * Prometheus provider; with the latter /metrics is served on
+	 * httpHost:httpPort too (it always is on the admin port). */
+	char metrics_provider_class[CONFIG_STRING_MAX]; /* metricsProvider.className */
+	bool metrics_prometheus;			/* derived from the class */
+	int32_t metrics_http_port;			/* metricsProvider.httpPort */
+	char metrics_http_host[CONFIG_ADDR_MAX];	/* metricsProvider.httpHost */
+	bool metrics_export_jvm_info; /* metricsProvider.exportJvmInfo: no JVM, ignored */
 	/* Ensemble. */
 	int32_t init_limit_ticks;	  /* initLimit */
 	int32_t sync_limit_ticks;	  /* syncLimit */
@@ -123,8 +131,13 @@ int config_load_file(struct config *cfg, const char *path, char *err, size_t err
  * [--myid N] [--help]; "--flag=value" works too. Returns 0,
  * CONFIG_ARGS_HELP, or -errno. */
 int config_parse_args(struct config *cfg, int argc, char **argv, char *err, size_t errlen);
+#define CONFIG_METRICS_DEFAULT "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider"
+#define CONFIG_METRICS_PROMETHEUS                                                                  \
+	"org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"
+
 /* Resolves data_log_dir, the session timeouts and cores, then checks what
- * spans keys (minSessionTimeout <= maxSessionTimeout). With server lines it
+ * spans keys (minSessionTimeout <= maxSessionTimeout; a metrics provider
+ * Ringkeeper has). With server lines it
  * reads my_id from dataDir/myid unless --myid gave it (an ensemble needs
  * one of them, and it must name a server line), takes clientPort and
  * clientPortAddress from this server's line when the line has a client

@@ -28,6 +28,7 @@
 #include "core/log.h"
 #include "core/read.h"
 #include "core/watch.h"
+#include "net/admin.h"
 #include "net/fourlw.h"
 #include "net/report.h"
 
@@ -56,6 +57,7 @@ enum op {
 	OP_STORAGE,    /* the txn log's eventfd: I/O finished (core 0) */
 	OP_PEER,       /* the ensemble's eventfd: peer traffic (core 0) */
 	OP_PEER_TIMER, /* the ensemble's timers (core 0) */
+	OP_ADMIN,      /* the admin server's eventfd: HTTP traffic (core 0) */
 	OP_GATHER,     /* msg_ring from another core: fill our part of its report */
 	OP_ASK_SENT,   /* our request for a report part went out (or failed) */
 	OP_GATHERED,   /* msg_ring: a core filled its part of one of our reports */
@@ -1457,6 +1459,21 @@ static void on_peer_cqe(struct core *c, struct io_uring_cqe *cqe, bool timer)
 		arm_peer_poll(c);
 }
 
+/* The admin HTTP server has its own ring; core 0 polls its eventfd. */
+static void arm_admin_poll(struct core *c)
+{
+	struct io_uring_sqe *sqe = get_sqe(c);
+	io_uring_prep_poll_multishot(sqe, admin_wait_fd(c->srv->admin), POLLIN);
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_ADMIN, 0, 0));
+}
+
+static void on_admin_cqe(struct core *c, struct io_uring_cqe *cqe)
+{
+	admin_poll(c->srv->admin);
+	if (!(cqe->flags & IORING_CQE_F_MORE) && !atomic_load(&c->srv->stop))
+		arm_admin_poll(c);
+}
+
 /* Out of descriptors (or another accept error): say so once, and stop
  * accepting until the next timer tick instead of spinning on the error. */
 static void on_accept_cqe(struct core *c, struct io_uring_cqe *cqe)
@@ -1522,6 +1539,9 @@ static void handle_cqe(struct core *c, struct io_uring_cqe *cqe)
 	case OP_PEER:
 	case OP_PEER_TIMER:
 		on_peer_cqe(c, cqe, op == OP_PEER_TIMER);
+		break;
+	case OP_ADMIN:
+		on_admin_cqe(c, cqe);
 		break;
 	case OP_GATHER:
 		on_gather(c, ud);
@@ -1647,6 +1667,8 @@ int core_run(struct core *c)
 		arm_peer_poll(c);
 		arm_peer_timer(c);
 	}
+	if (c->id == 0 && c->srv->admin)
+		arm_admin_poll(c);
 	bool busy = false;
 	while (!atomic_load_explicit(&c->srv->stop, memory_order_relaxed)) {
 		if (busy)

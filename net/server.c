@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "net/admin.h"
 #include "net/core_loop.h"
 #include "net/ensemble.h"
 #include "storage/storage.h"
@@ -269,6 +270,15 @@ int server_run(const struct config *cfg)
 		if (!srv->core[i])
 			goto out;
 	}
+	if (cfg->admin_enable_server || cfg->metrics_prometheus) {
+		char err[CONFIG_ADDR_MAX + 256];
+		srv->admin = admin_create(srv, err, sizeof err);
+		if (!srv->admin) {
+			log_error("%s", err);
+			rc = -EADDRINUSE;
+			goto out;
+		}
+	}
 	/* Signals go to this thread alone: block them before the cores start. */
 	sigset_t set;
 	sigemptyset(&set);
@@ -297,6 +307,8 @@ int server_run(const struct config *cfg)
 	}
 	log_info("stopped");
 out:
+	if (srv)
+		admin_destroy(srv->admin);
 	for (int i = 0; srv && srv->core && i < cfg->cores; i++)
 		core_destroy(srv->core[i]);
 	for (int i = 0; i < n_fds; i++)

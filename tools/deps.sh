@@ -6,6 +6,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config clang liburing-dev libjemalloc-dev
       libxxhash-dev libcriterion-dev libssl-dev python3 python3-kazoo
+      python3-prometheus-client
       zookeeper libzookeeper-mt-dev default-jre-headless gnuplot-nox procps)
 
 missing=()

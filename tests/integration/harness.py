@@ -75,6 +75,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+SERVLET_API_JAR = "/usr/share/java/servlet-api.jar"
+
+
+def admin_cfg(admin_port):
+    """zoo.cfg lines for the admin server: off, or on 127.0.0.1:admin_port."""
+    if not admin_port:
+        return "admin.enableServer=false\n"
+    return ("admin.enableServer=true\nadmin.serverAddress=127.0.0.1\n"
+            "admin.serverPort=%d\n" % admin_port)
+
+
 def zookeeper_classpath():
     """The jars ZooKeeperServerMain needs. Debian's zookeeper.jar names its
     dependencies in its manifest Class-Path, so it is enough on its own."""
@@ -98,9 +109,12 @@ class Server:
     """One server process. start()/stop()/restart() keep port and data dir,
     so a restart shows what the server recovers from disk."""
 
-    def __init__(self, tick_ms=2000, target=None):
+    def __init__(self, tick_ms=2000, target=None, admin_port=None, extra_cfg=()):
+        """admin_port: serve the admin HTTP server there (on 127.0.0.1);
+        extra_cfg: more zoo.cfg lines."""
         self.target = target or TARGET
         self.tick_ms = tick_ms
+        self.admin_port = admin_port
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="rk-it-")
         self.data_dir = os.path.join(self.dir, "data")
@@ -117,7 +131,8 @@ class Server:
             f.write("clientPortAddress=127.0.0.1\n")
             f.write("maxClientCnxns=0\n")  # the churn test opens 100 sessions
             f.write("4lw.commands.whitelist=*\n")
-            f.write("admin.enableServer=false\n")
+            f.write(admin_cfg(admin_port))
+            f.writelines(line + "\n" for line in extra_cfg)
 
     @property
     def hosts(self):
@@ -126,10 +141,17 @@ class Server:
     def command(self):
         if self.target == "zookeeper":
             java = shutil.which("java") or "/usr/bin/java"
+            cp = zookeeper_classpath()
+            admin = ["-Dzookeeper.admin.enableServer=false"]
+            if self.admin_port:
+                admin = []
+                # Debian's zookeeper.jar leaves the servlet API, which its
+                # Jetty admin server needs, off its Class-Path.
+                if os.path.exists(SERVLET_API_JAR):
+                    cp += ":" + SERVLET_API_JAR
             return [java, "-Xmx512m", "-XX:+UseSerialGC",
-                    "-Dzookeeper.4lw.commands.whitelist=*",
-                    "-Dzookeeper.admin.enableServer=false",
-                    "-cp", zookeeper_classpath(),
+                    "-Dzookeeper.4lw.commands.whitelist=*", *admin,
+                    "-cp", cp,
                     "org.apache.zookeeper.server.ZooKeeperServerMain", self.cfg]
         # Absolute: the server runs in its temp dir, where a relative path fails.
         rk_bin = os.path.abspath(os.environ.get("RK_BIN", os.path.join(ROOT, "build/bin/ringkeeper")))
@@ -238,8 +260,13 @@ class ServerTestCase(unittest.TestCase):
     tick_ms = 2000
 
     @classmethod
+    def make_server(cls):
+        """The class's server; override for another configuration."""
+        return Server(tick_ms=cls.tick_ms)
+
+    @classmethod
     def setUpClass(cls):
-        cls.server = Server(tick_ms=cls.tick_ms)
+        cls.server = cls.make_server()
         try:
             cls.server.start()
         except Exception:
@@ -322,6 +349,7 @@ class ClusterMember(Server):
         # Not Server.__init__: the Cluster chooses the ports and dirs.
         self.target = cluster.target
         self.tick_ms = cluster.tick_ms
+        self.admin_port = cluster.admin_ports.get(i)
         self.id = i
         self.port = cluster.client_ports[i]
         self.dir = os.path.join(cluster.dir, "s%d" % i)
@@ -368,7 +396,7 @@ class Cluster:
     like Server; RK_KEEP_DATA=1 keeps the dirs and logs."""
 
     def __init__(self, n, observers=0, tick_ms=200, init_limit=10, sync_limit=5,
-                 target=None, extra_cfg=()):
+                 target=None, extra_cfg=(), admin=False):
         if n < 1 or observers < 0 or (observers and n - observers < 2):
             # ZooKeeper refuses observers beside fewer than 2 participants.
             raise ValueError("need n >= 1, and 2 participants besides any observers")
@@ -376,10 +404,12 @@ class Cluster:
         self.tick_ms = tick_ms
         self.ids = list(range(1, n + 1))
         self.observer_ids = set(self.ids[n - observers:])
-        ports = free_ports(3 * n)
-        self.client_ports = dict(zip(self.ids, ports[0::3]))
-        self.quorum_ports = dict(zip(self.ids, ports[1::3]))
-        self.election_ports = dict(zip(self.ids, ports[2::3]))
+        ports = free_ports(4 * n)
+        self.client_ports = dict(zip(self.ids, ports[0::4]))
+        self.quorum_ports = dict(zip(self.ids, ports[1::4]))
+        self.election_ports = dict(zip(self.ids, ports[2::4]))
+        # admin=True: each member's admin server on a port of its own.
+        self.admin_ports = dict(zip(self.ids, ports[3::4])) if admin else {}
         self.dir = tempfile.mkdtemp(prefix="rk-cluster-")
         self.members = {i: ClusterMember(self, i) for i in self.ids}
         lines = ["tickTime=%d" % tick_ms,
@@ -387,8 +417,7 @@ class Cluster:
                  "syncLimit=%d" % sync_limit,
                  "clientPortAddress=127.0.0.1",
                  "maxClientCnxns=0",
-                 "4lw.commands.whitelist=*",
-                 "admin.enableServer=false"]
+                 "4lw.commands.whitelist=*"]
         lines += list(extra_cfg)  # more zoo.cfg lines for every member, e.g. "snapCount=100"
         for i in self.ids:
             lines.append("server.%d=127.0.0.1:%d:%d%s;127.0.0.1:%d" % (
@@ -399,6 +428,7 @@ class Cluster:
                 f.write("dataDir=%s\nclientPort=%d\n" % (m.data_dir, m.port))
                 if i in self.observer_ids:  # as ZooKeeper's docs ask of observers
                     f.write("peerType=observer\n")
+                f.write(admin_cfg(self.admin_ports.get(i)))
                 f.write("\n".join(lines) + "\n")
         _live.add(self)
 

@@ -922,3 +922,36 @@ Test(ensemble, usage_documents_myid)
 	cr_assert(strstr(buf, "--myid N"), "%s", buf);
 	free(buf);
 }
+
+/* metricsProvider.*: ZooKeeper's default provider unless the Prometheus
+ * one is named, which also opens httpHost:httpPort (defaults 0.0.0.0:7000,
+ * as its provider's); any other class stops the server naming the key. */
+Test(config, metrics_provider_keys)
+{
+	struct config c;
+	char err[512] = "";
+	config_defaults(&c);
+	cr_assert_eq(config_finish(&c, err, sizeof err), 0, "%s", err);
+	cr_assert_not(c.metrics_prometheus);
+	cr_assert_eq(c.metrics_http_port, 7000);
+	cr_assert_str_eq(c.metrics_http_host, "0.0.0.0");
+
+	cr_assert_eq(load_text(&c,
+			       "metricsProvider.className=org.apache.zookeeper.metrics.prometheus."
+			       "PrometheusMetricsProvider\n"
+			       "metricsProvider.httpPort=7001\n"
+			       "metricsProvider.httpHost=127.0.0.1\n"
+			       "metricsProvider.exportJvmInfo=false\n",
+			       err, sizeof err),
+		     0, "%s", err);
+	cr_assert_eq(config_finish(&c, err, sizeof err), 0, "%s", err);
+	cr_assert(c.metrics_prometheus);
+	cr_assert_eq(c.metrics_http_port, 7001);
+	cr_assert_str_eq(c.metrics_http_host, "127.0.0.1");
+
+	cr_assert_eq(load_text(&c, "metricsProvider.className=com.example.Mine\n", err, sizeof err),
+		     0, "%s", err);
+	cr_assert_eq(config_finish(&c, err, sizeof err), -EINVAL);
+	cr_assert(strstr(err, "metricsProvider.className"), "%s", err);
+	expect_bad("metricsProvider.httpPort=0\n", "metricsProvider.httpPort", "'0'");
+}
