@@ -1,6 +1,15 @@
 /* Shared ZooKeeper records: Stat, reply framing, error names. */
 #include "core/proto.h"
 
+/* The ephemeralOwner a client sees (see struct zk_stat): the same
+ * encodings as core/txn.c's OWNER_CONTAINER and OWNER_TTL_TAG. */
+static int64_t client_owner(int64_t owner)
+{
+	if (owner == INT64_MIN || ((uint64_t)owner >> 56) == 0xff)
+		return 0;
+	return owner;
+}
+
 void proto_put_stat(struct jute_out *out, const struct zk_stat *st)
 {
 	jute_put_long(out, st->czxid);
@@ -10,7 +19,7 @@ void proto_put_stat(struct jute_out *out, const struct zk_stat *st)
 	jute_put_int(out, st->version);
 	jute_put_int(out, (int32_t)((uint32_t)st->cversion * 2u - (uint32_t)st->num_children));
 	jute_put_int(out, st->aversion);
-	jute_put_long(out, st->ephemeral_owner);
+	jute_put_long(out, client_owner(st->ephemeral_owner));
 	jute_put_int(out, st->data_length);
 	jute_put_int(out, st->num_children);
 	jute_put_long(out, st->pzxid);

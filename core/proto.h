@@ -135,7 +135,10 @@ enum zk_perm {
  * ZooKeeper persists: the number of children ever created, which also
  * numbers sequential children. The wire carries 2 * cversion -
  * num_children, i.e. creates plus deletes, as ZooKeeper's copyStat does;
- * proto_put_stat converts. */
+ * proto_put_stat converts. It also sends ephemeralOwner 0 for containers
+ * and TTL nodes, whose owner field holds ZooKeeper's EphemeralType
+ * encoding (INT64_MIN; 0xff in the top byte), as DataNode's
+ * getClientEphemeralOwner does: clients see an owner only on ephemerals. */
 struct zk_stat {
 	int64_t czxid;
 	int64_t mzxid;

@@ -278,7 +278,10 @@ static int do_add_watch(const struct read_ctx *c, int32_t xid, struct jute_in *i
 		return 0;
 	}
 	watch(c, p, len, mode == 0 ? WATCH_PERSISTENT : WATCH_PERSISTENT_RECURSIVE);
-	reply_err(c, out, xid, ZOK);
+	/* ZooKeeper answers an ErrorResponse(0): clients read its int. */
+	size_t at = proto_reply_begin(out, xid, c->v->zxid, ZOK);
+	jute_put_int(out, 0);
+	proto_frame_end(out, at);
 	return 0;
 }
 
@@ -420,13 +423,21 @@ static int do_get_ephemerals(const struct read_ctx *c, int32_t xid, struct jute_
 	return 0;
 }
 
+/* ZooKeeper's AuthUtil.getClientInfos: each id's scheme and the user its
+ * provider names, which for digest is the part before the ':' (the
+ * password hash stays on the server). */
 static int do_who_am_i(const struct read_ctx *c, int32_t xid, struct jute_out *out)
 {
 	size_t at = proto_reply_begin(out, xid, c->v->zxid, ZOK);
 	jute_put_int(out, (int32_t)c->auth->count);
 	for (uint32_t i = 0; i < c->auth->count; i++) {
-		jute_put_cstr(out, c->auth->ids[i].scheme);
-		jute_put_cstr(out, c->auth->ids[i].id);
+		const struct acl_id *id = &c->auth->ids[i];
+		size_t len = strlen(id->id);
+		const char *colon = strchr(id->id, ':');
+		if (strcmp(id->scheme, ACL_SCHEME_DIGEST) == 0 && colon)
+			len = (size_t)(colon - id->id);
+		jute_put_cstr(out, id->scheme);
+		jute_put_string(out, id->id, (int32_t)len);
 	}
 	proto_frame_end(out, at);
 	return 0;
@@ -438,7 +449,7 @@ int read_request(const struct read_ctx *c, int32_t xid, int32_t op, const uint8_
 	struct jute_in in = jute_in_make(body, len);
 	switch (op) {
 	case ZOP_PING:
-		reply_err(c, out, xid, ZOK);
+		reply_err(c, out, XID_PING, ZOK); /* whatever xid it came with */
 		return 0;
 	case ZOP_EXISTS:
 		return do_exists(c, xid, &in, out);

@@ -7,7 +7,7 @@ import subprocess
 import threading
 import time
 
-from harness import ServerTestCase
+from harness import Server, ServerTestCase
 
 ZKCLI = os.environ.get("ZKCLI", "/usr/share/zookeeper/bin/zkCli.sh")
 CONNECTED = "WatchedEvent state:SyncConnected type:None path:null"
@@ -115,3 +115,101 @@ class ZkCliTest(ServerTestCase):
         watcher.run("ls /zookeeper", r"^\[config, quota\]$")
         watcher.send("quit")
         self.assertEqual(watcher.proc.wait(30), 0)
+
+
+def listed(text):
+    """zkCli's "[a, b]" as a set."""
+    inner = text.strip()[1:-1]
+    return set(inner.split(", ")) if inner else set()
+
+
+class ZkCliCommandsTest(ServerTestCase):
+    """zkCli.sh's 3.6+ commands, each with what ZooKeeper prints."""
+
+    def cli(self):
+        c = ZkCli(self.server.hosts)
+        self.addCleanup(c.close)
+        c.wait_for(re.escape(CONNECTED))
+        return c
+
+    def test_whoami_names_ip_and_digest_users(self):
+        c = self.cli()
+        c.run("whoami", r"^Auth scheme: User\nip: 127\.0\.0\.1$")
+        c.send("addauth digest alice:secret")
+        # The digest's user only: the password hash stays on the server.
+        c.run("whoami", r"^Auth scheme: User\n(ip: 127\.0\.0\.1\ndigest: alice|"
+                        r"digest: alice\nip: 127\.0\.0\.1)$")
+
+    def test_container_ephemerals_and_children_numbers(self):
+        c = self.cli()
+        base = self.path
+        c.run("create -c %s" % base, r"^Created %s$" % base)
+        # A container's Stat shows no owner, as for any node not ephemeral.
+        c.run("stat %s" % base, r"^ephemeralOwner = 0x0$")
+        c.run("create %s/p" % base, r"^Created %s/p$" % base)
+        c.run("create -e %s/p/e1" % base, r"^Created %s/p/e1$" % base)
+        c.run("create -e %s/e2 data" % base, r"^Created %s/e2$" % base)
+        m = c.run("getEphemerals %s" % base, r"^(\[.*\])$")
+        self.assertEqual(listed(m.group(1)), {base + "/p/e1", base + "/e2"})
+        m = c.run("getEphemerals %s/p" % base, r"^(\[.*\])$")
+        self.assertEqual(listed(m.group(1)), {base + "/p/e1"})
+        c.run("getEphemerals /nothing", r"^\[\]$")
+        c.run("getAllChildrenNumber %s" % base, r"^3$")
+        c.run("getAllChildrenNumber %s/p" % base, r"^1$")
+        c.run("getAllChildrenNumber %s/none" % base, r"^Node does not exist: %s/none$" % base)
+        # TTL nodes need extendedTypesEnabled.
+        c.run("create -t 1000 %s/ttl x" % base,
+              r"^KeeperErrorCode = Unimplemented for %s/ttl$" % base)
+
+    def test_add_watch_and_remove_watches(self):
+        c = self.cli()
+        base = self.path
+        event = r"^WatchedEvent state:SyncConnected type:%s path:%s$"
+        c.run("create %s" % base, r"^Created %s$" % base)
+        # Recursive, the default mode: the whole subtree's data events.
+        c.send("addWatch %s" % base)
+        c.run("create %s/x" % base, r"^Created %s/x$" % base)
+        c.wait_for(event % ("NodeCreated", base + "/x"))
+        mark = len(c.out)
+        c.send("set %s/x v" % base)
+        c.wait_for(event % ("NodeDataChanged", base + "/x"), mark)
+        # Persistent on /x: its children changing too.
+        c.send("addWatch -m PERSISTENT %s/x" % base)
+        mark = len(c.out)
+        c.run("create %s/x/z" % base, r"^Created %s/x/z$" % base)
+        c.wait_for(event % ("NodeCreated", base + "/x/z"), mark)
+        c.wait_for(event % ("NodeChildrenChanged", base + "/x"), mark)
+        c.run("removewatches %s" % base, event % ("PersistentWatchRemoved", base))
+        c.run("removewatches %s/nothere" % base,
+              r"^KeeperErrorCode = No such watcher for %s/nothere$" % base)
+        c.run("removewatches %s/x -a" % base, event % ("PersistentWatchRemoved", base + "/x"))
+        # Nothing is watched any more: a change prints no event.
+        mark = len(c.out)
+        c.send("set %s/x w" % base)
+        c.run("get %s/x" % base, r"^w$")
+        self.assertNotIn("NodeDataChanged path:%s/x\n" % base, c.out[mark:])
+        c.send("quit")
+        self.assertEqual(c.proc.wait(30), 0)
+
+
+class ZkCliTtlTest(ServerTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(tick_ms=cls.tick_ms)
+        with open(cls.server.cfg, "a") as f:
+            f.write("extendedTypesEnabled=true\n")
+        try:
+            cls.server.start()
+        except Exception:
+            cls.server.destroy()
+            raise
+
+    def test_create_ttl_nodes(self):
+        c = ZkCli(self.server.hosts)
+        self.addCleanup(c.close)
+        c.wait_for(re.escape(CONNECTED))
+        base = self.path
+        c.run("create -t 60000 %s x" % base, r"^Created %s$" % base)
+        c.run("create -t 60000 -s %s/seq- y" % base, r"^Created %s/seq-0000000000$" % base)
+        c.run("stat %s" % base, r"^ephemeralOwner = 0x0$")
+        c.run("get %s" % base, r"^x$")

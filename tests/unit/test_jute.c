@@ -124,3 +124,25 @@ Test(jute, reply_frame_length_patched)
 	cr_assert_eq(jute_be32_get(out.buf), 16);
 	jute_out_free(&out);
 }
+
+Test(jute, stat_shows_clients_an_owner_only_on_ephemerals)
+{
+	static const struct {
+		int64_t owner, seen;
+	} cases[] = {
+	    {0, 0},
+	    {0x10000b864380001LL, 0x10000b864380001LL}, /* a session */
+	    {INT64_MIN, 0},				/* a container */
+	    {(int64_t)0xff0000000000012cULL, 0},	/* a TTL node, 300 ms */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct zk_stat a = {.ephemeral_owner = cases[i].owner}, b;
+		struct jute_out out;
+		jute_out_init(&out, 0, 1024);
+		proto_put_stat(&out, &a);
+		struct jute_in in = jute_in_make(out.buf, out.len);
+		proto_get_stat(&in, &b);
+		cr_assert_eq(b.ephemeral_owner, cases[i].seen, "case %zu", i);
+		jute_out_free(&out);
+	}
+}
