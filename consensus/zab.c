@@ -32,6 +32,7 @@
 #define NOTIFY_MAX_MS	    1000
 #define INFO_RESEND_MS	    25
 #define CHUNK_BYTES	    (1u << 20) /* sync data per frame */
+#define SYNC_SLICE_BYTES    (8u << 20) /* streamed to a syncing learner per tick */
 #define FRAME_BYTES_MAX	    (64u << 20)
 #define SNAP_RECV_BYTES_MAX (INT64_C(64) << 30)
 
@@ -98,6 +99,9 @@ struct member {
 	int64_t last_zxid;
 	int64_t acked;
 	int64_t heard_ms;
+	int64_t sent;	      /* last zxid streamed to it */
+	int64_t newleader_at; /* NEWLEADER follows the record with this zxid */
+	bool newleader_sent;
 };
 
 struct hrec {
@@ -802,24 +806,55 @@ static size_t count_phase(const struct zab *z, enum peer_phase at_least)
 	return c;
 }
 
-static void send_records(struct zab *z, size_t to, size_t from_idx, int64_t prev)
+/* One PROPOSAL of the history records after m->sent, up to upto and about
+ * CHUNK_BYTES; returns the bytes sent (0: nothing left below upto). */
+static size_t send_chunk(struct zab *z, size_t to, int64_t upto)
 {
-	while (from_idx < z->h.len) {
-		frame_begin(z, F_PROPOSAL, z->new_epoch);
-		jute_put_long(&z->out, prev);
-		size_t at = z->out.len, n = 0, bytes = 0;
-		jute_put_int(&z->out, 0);
-		while (from_idx < z->h.len && (n == 0 || bytes < CHUNK_BYTES)) {
-			const struct hrec *e = hist_at(&z->h, from_idx++);
-			jute_put_long(&z->out, e->zxid);
-			jute_put_int(&z->out, (int32_t)e->type);
-			jute_put_buffer(&z->out, e->payload, (int32_t)e->len);
-			bytes += e->len + 16;
-			prev = e->zxid;
-			n++;
+	struct member *m = &z->m[to];
+	size_t i = hist_after(&z->h, m->sent);
+	if (i >= z->h.len || hist_at(&z->h, i)->zxid > upto)
+		return 0;
+	frame_begin(z, F_PROPOSAL, z->new_epoch);
+	jute_put_long(&z->out, m->sent);
+	size_t at = z->out.len, n = 0, bytes = 0;
+	jute_put_int(&z->out, 0);
+	while (i < z->h.len && hist_at(&z->h, i)->zxid <= upto && (n == 0 || bytes < CHUNK_BYTES)) {
+		const struct hrec *e = hist_at(&z->h, i++);
+		jute_put_long(&z->out, e->zxid);
+		jute_put_int(&z->out, (int32_t)e->type);
+		jute_put_buffer(&z->out, e->payload, (int32_t)e->len);
+		bytes += e->len + 16;
+		m->sent = e->zxid;
+		n++;
+	}
+	jute_patch_int(&z->out, at, (int32_t)n);
+	frame_send(z, to);
+	return bytes + 1;
+}
+
+/* Stream a learner its records, at most budget bytes (SIZE_MAX: all): a
+ * syncing one a slice per tick, so a long DIFF does not stall the
+ * leader's commits; NEWLEADER goes exactly after the records it names. */
+static void pump(struct zab *z, size_t to, size_t budget)
+{
+	struct member *m = &z->m[to];
+	if (m->sent != z->h.base && !hist_has(&z->h, m->sent)) {
+		log_warn("zab: server %u fell behind our history; it must sync again", m->sid);
+		z->env.disconnect(z->env.ctx, m->sid);
+		m->phase = PP_NONE;
+		return;
+	}
+	size_t sent = 0;
+	while (sent < budget) {
+		int64_t upto = m->newleader_sent ? INT64_MAX : m->newleader_at;
+		size_t b = send_chunk(z, to, upto);
+		sent += b;
+		if (b == 0 && m->newleader_sent)
+			break;
+		if (b == 0) {
+			send_zxid(z, to, F_NEWLEADER, z->new_epoch, m->newleader_at);
+			m->newleader_sent = true;
 		}
-		jute_patch_int(&z->out, at, (int32_t)n);
-		frame_send(z, to);
 	}
 }
 
@@ -869,10 +904,12 @@ static void sync_peer(struct zab *z, size_t to)
 		log_info("zab: server %u: DIFF from 0x%lx to 0x%lx", m->sid, (long)f,
 			 (long)z->last);
 	}
-	send_records(z, to, hist_after(&z->h, from), from);
-	send_zxid(z, to, F_NEWLEADER, z->new_epoch, z->last);
+	m->sent = from;
+	m->newleader_at = z->last;
+	m->newleader_sent = false;
 	m->phase = PP_SYNCING;
 	m->acked = 0;
+	pump(z, to, SYNC_SLICE_BYTES);
 }
 
 static void choose_epoch(struct zab *z)
@@ -1027,6 +1064,10 @@ static void leader_frame(struct zab *z, size_t from, enum frame_type t, uint32_t
 		on_ackepoch(z, from, in, now_ms);
 		break;
 	case F_ACKNEWLEADER:
+		if (m->phase != PP_SYNCING || !m->newleader_sent)
+			break;
+		/* Synced learners get every proposal at once: catch up first. */
+		pump(z, from, SIZE_MAX);
 		if (m->phase != PP_SYNCING)
 			break;
 		m->phase = PP_SYNCED;
@@ -1067,6 +1108,9 @@ static size_t count_live(const struct zab *z, int64_t now_ms)
 
 static void leader_tick(struct zab *z, int64_t now_ms)
 {
+	for (size_t i = 0; i < z->n; i++)
+		if (i != z->me && z->m[i].phase == PP_SYNCING)
+			pump(z, i, SYNC_SLICE_BYTES);
 	if (!z->established) {
 		if (now_ms > z->deadline_ms)
 			enter_looking(z, now_ms, "no quorum synced within initLimit");
@@ -1264,14 +1308,15 @@ int zab_propose(struct zab *z, const struct zab_rec *recs, size_t n, int64_t now
 		return 0;
 	RK_ASSERT(recs[0].zxid > z->last);
 	int64_t prev = z->last;
-	size_t first = z->h.len;
 	int rc = log_records(z, recs, n);
 	if (rc)
 		return rc;
 	z->proposed = true;
 	for (size_t i = 0; i < z->n; i++)
-		if (i != z->me && z->m[i].phase >= PP_SYNCING && z->m[i].phase != PP_SNAP)
-			send_records(z, i, first, prev);
+		if (i != z->me && z->m[i].phase == PP_SYNCED)
+			pump(z, i, SIZE_MAX);
+		else if (i != z->me && z->m[i].phase == PP_SYNCING && z->m[i].sent == prev)
+			pump(z, i, SYNC_SLICE_BYTES);
 	return 0;
 }
 
