@@ -116,6 +116,10 @@ class WhitelistTest(ServerTestCase):
                          "srvr is not executed because it is not in the whitelist.\n")
         self.assertEqual(four(self.server.port, "mntr"),
                          "mntr is not executed because it is not in the whitelist.\n")
+        # Words every core answers are refused before any core is asked.
+        for word in ("cons", "stat", "dump", "wchc", "wchp", "crst"):
+            self.assertEqual(four(self.server.port, word),
+                             "%s is not executed because it is not in the whitelist.\n" % word)
 
 
 HASH_LINE = re.compile(r"^([0-9a-f]+): (-?\d+)\n$")
