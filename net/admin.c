@@ -24,6 +24,7 @@
 
 #include "core/log.h"
 #include "net/admin_cmd.h"
+#include "net/core_loop.h"
 #include "net/metrics.h"
 
 #define RING_ENTRIES 256 /* every connection has one op in flight at most */
@@ -47,10 +48,12 @@ enum listener {
 };
 
 struct aconn {
+	struct admin *admin;
 	bool used;
 	bool closing;
 	bool metrics_only;
-	uint8_t inflight;
+	bool head;	  /* HEAD: the answer without its body */
+	uint8_t inflight; /* ops in the ring, and a report being gathered */
 	uint32_t gen;
 	int fd;
 	int64_t deadline_ms;
@@ -58,6 +61,7 @@ struct aconn {
 	size_t req_len;
 	struct jute_out resp;
 	size_t sent;
+	char cmd[64]; /* the command whose report is being gathered */
 };
 
 struct admin {
@@ -151,6 +155,7 @@ static void on_accept(struct admin *a, int fd, enum listener l)
 		close(fd);
 		return;
 	}
+	k->admin = a;
 	k->used = true;
 	k->fd = fd;
 	k->metrics_only = l == LISTEN_METRICS;
@@ -185,6 +190,8 @@ static const char *reason(int status)
 		return "Request Header Fields Too Large";
 	case 500:
 		return "Internal Server Error";
+	case 503:
+		return "Service Unavailable";
 	case 505:
 		return "HTTP Version Not Supported";
 	}
@@ -348,6 +355,48 @@ static int parse_head(char *req, struct request *r)
 	return 0;
 }
 
+/* Every core's part of the report is in (parts NULL: the server stops). */
+static void on_report(void *ctx, const struct report_part *parts, int count)
+{
+	struct aconn *k = ctx;
+	struct admin *a = k->admin;
+	k->inflight--;
+	if (k->closing || !parts) {
+		if (k->closing && k->inflight == 0)
+			conn_release(a, k);
+		else
+			conn_close(a, k);
+		return;
+	}
+	struct jute_out body;
+	jute_out_init(&body, 4096, ADMIN_RESPONSE_MAX);
+	admin_cmd_run_report(a->srv, k->cmd, parts, count, &body);
+	if (body.err)
+		respond_error(a, k, 500, "response too large");
+	else
+		respond(a, k, 200, "application/json", &body, k->head);
+	jute_out_free(&body);
+	io_uring_submit(&a->ring); /* called from core 0's loop, not admin_poll */
+}
+
+/* A command answered from every core's report: ask core 0 to gather it;
+ * on_report answers. The pending report counts as an op in flight, so the
+ * slot outlives it. */
+static bool serve_report(struct admin *a, struct aconn *k, const struct request *r, const char *cmd)
+{
+	int kind = strlen(cmd) < sizeof k->cmd ? admin_cmd_report_kind(a->srv, cmd) : -1;
+	if (kind < 0)
+		return false;
+	snprintf(k->cmd, sizeof k->cmd, "%s", cmd);
+	k->head = r->head;
+	k->inflight++;
+	if (core_report(a->srv->core[0], (enum report_kind)kind, on_report, k)) {
+		k->inflight--;
+		respond_error(a, k, 503, "too many reports being gathered; try again");
+	}
+	return true;
+}
+
 static void serve(struct admin *a, struct aconn *k, const struct request *r)
 {
 	struct jute_out body;
@@ -367,6 +416,10 @@ static void serve(struct admin *a, struct aconn *k, const struct request *r)
 		admin_cmd_list(&body);
 		type = "text/html; charset=utf-8";
 	} else if (cmd) {
+		if (serve_report(a, k, r, cmd)) {
+			jute_out_free(&body);
+			return;
+		}
 		admin_cmd_run(a->srv, cmd, &body);
 	} else {
 		status = 404;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "core/tree.h"
+#include "net/admin.h"
 #include "net/json.h"
 #include "net/status.h"
 #include "storage/snapfile.h"
@@ -23,12 +24,24 @@ struct cmd_ctx {
 	const char *error; /* NULL: "error" : null */
 };
 
+struct reported {
+	const struct report_part *parts;
+	int count;
+};
+
 struct command {
 	const char *name;
 	const char *aliases[3];
 	bool needs_serving; /* else answered while electing too */
 	void (*run)(struct cmd_ctx *x);
+	/* Or, for the commands answered from every core's report: */
+	int report; /* enum report_kind, or -1 */
+	void (*run_report)(struct cmd_ctx *x, const struct reported *r);
 };
+
+/* Past this much JSON, connections are counted instead of listed, so the
+ * answer stays under the admin server's response bound. */
+#define CONNS_JSON_MAX (ADMIN_RESPONSE_MAX - (64u << 10))
 
 /* ---- helpers ---- */
 
@@ -86,7 +99,6 @@ static void configuration(struct cmd_ctx *x)
 	kv_int(x, "client_port_listen_backlog", -1); /* clientPortListenBacklog: not set */
 }
 
-/* Per-connection statistics are not kept, so there is nothing to reset. */
 static void nothing(struct cmd_ctx *x)
 {
 }
@@ -337,34 +349,114 @@ static void zabstate(struct cmd_ctx *x)
 	kv_str(x, "zabstate", "broadcast"); /* a server that serves broadcasts */
 }
 
+/* One connection as ZooKeeper's ServerCnxn.getConnectionInfo: brief for
+ * stats, in full for connections. */
+static void conn_info(struct cmd_ctx *x, const struct report_conn *r, bool brief)
+{
+	char addr[ACL_IP_ID_MAX + 16];
+	snprintf(addr, sizeof addr, "%s:%u", r->ip, r->port);
+	json_object_begin(&x->j);
+	kv_str(x, "remote_socket_address", addr);
+	kv_int(x, "interest_ops", r->interest);
+	kv_int(x, "outstanding_requests", (int64_t)r->queued);
+	kv_int(x, "packets_received", (int64_t)r->received);
+	kv_int(x, "packets_sent", (int64_t)r->sent);
+	if (!brief) {
+		kv_int(x, "session_id", (int64_t)r->session_id);
+		kv_str(x, "last_operation", r->last_op);
+		kv_int(x, "established", r->established_ms);
+		kv_int(x, "session_timeout", r->timeout_ms);
+		kv_int(x, "last_cxid", r->last_cxid);
+		kv_int(x, "last_zxid", r->last_zxid);
+		kv_int(x, "last_response_time", r->last_response_ms);
+		kv_int(x, "last_latency", (int64_t)r->last_latency_ms);
+		kv_int(x, "min_latency", (int64_t)r->min_latency_ms);
+		kv_int(x, "avg_latency", (int64_t)r->avg_latency_ms);
+		kv_int(x, "max_latency", (int64_t)r->max_latency_ms);
+	}
+	json_object_end(&x->j);
+}
+
+/* "connections" (every core's, in core order) and ZooKeeper's empty
+ * "secure_connections" (no TLS). What did not fit in the report or in the
+ * answer is counted in "connections_left_out", Ringkeeper's own key,
+ * present only then. */
+static void conn_list(struct cmd_ctx *x, const struct reported *rp, bool brief)
+{
+	uint64_t left_out = 0;
+	json_key(&x->j, "connections");
+	json_array_begin(&x->j);
+	for (int i = 0; i < rp->count; i++) {
+		const struct report_part *p = &rp->parts[i];
+		size_t n = p->conns.len / sizeof(struct report_conn);
+		for (size_t k = 0; k < n; k++) {
+			if (x->j.out->len > CONNS_JSON_MAX) {
+				left_out++;
+				continue;
+			}
+			struct report_conn r;
+			memcpy(&r, p->conns.buf + k * sizeof r, sizeof r);
+			conn_info(x, &r, brief);
+		}
+		left_out += p->conns_left_out;
+	}
+	json_array_end(&x->j);
+	json_key(&x->j, "secure_connections");
+	json_array_begin(&x->j);
+	json_array_end(&x->j);
+	if (left_out)
+		kv_int(x, "connections_left_out", (int64_t)left_out);
+}
+
+static void connections(struct cmd_ctx *x, const struct reported *r)
+{
+	conn_list(x, r, false);
+}
+
+static void stats(struct cmd_ctx *x, const struct reported *r)
+{
+	server_stats(x);
+	conn_list(x, r, true);
+}
+
+/* Every core zeroed its connections' statistics to fill its part. */
+static void reset_done(struct cmd_ctx *x, const struct reported *r)
+{
+}
+
 /* ZooKeeper 3.8's commands, sorted by name; run NULL: not implemented. */
+#define RUN(fn)	      fn, -1, NULL
+#define REPORT(k, fn) NULL, k, fn
+#define NONE	      NULL, -1, NULL
+
 static const struct command commands[] = {
-    {"configuration", {"conf", "config"}, true, configuration},
-    {"connection_stat_reset", {"crst"}, true, nothing},
-    {"connections", {"cons"}, true, NULL},
-    {"dirs", {0}, true, dirs},
-    {"dump", {0}, true, NULL},
-    {"environment", {"env", "envi"}, false, environment},
-    {"get_trace_mask", {"gtmk"}, false, get_trace_mask},
-    {"hash", {0}, true, hash},
-    {"initial_configuration", {"icfg"}, false, NULL},
-    {"is_read_only", {"isro"}, true, is_read_only},
-    {"last_snapshot", {"lsnp"}, true, last_snapshot},
-    {"leader", {"lead"}, true, leader},
-    {"monitor", {"mntr"}, true, monitor},
-    {"observer_connection_stat_reset", {"orst"}, true, nothing},
-    {"observers", {"obsr"}, true, NULL},
-    {"ruok", {0}, true, nothing},
-    {"server_stats", {"srvr"}, true, server_stats},
-    {"set_trace_mask", {"stmk"}, true, NULL},
-    {"stat_reset", {"srst"}, true, stat_reset},
-    {"stats", {"stat"}, true, NULL},
-    {"system_properties", {"sysp"}, false, NULL},
-    {"voting_view", {0}, true, voting_view},
-    {"watch_summary", {"wchs"}, true, watch_summary},
-    {"watches", {"wchc"}, true, NULL},
-    {"watches_by_path", {"wchp"}, true, NULL},
-    {"zabstate", {0}, false, zabstate},
+    {"configuration", {"conf", "config"}, true, RUN(configuration)},
+    {"connection_stat_reset", {"crst"}, true, REPORT(REPORT_RESET, reset_done)},
+    {"connections", {"cons"}, true, REPORT(REPORT_CONNS, connections)},
+    {"dirs", {0}, true, RUN(dirs)},
+    {"dump", {0}, true, NONE},
+    {"environment", {"env", "envi"}, false, RUN(environment)},
+    {"get_trace_mask", {"gtmk"}, false, RUN(get_trace_mask)},
+    {"hash", {0}, true, RUN(hash)},
+    {"initial_configuration", {"icfg"}, false, NONE},
+    {"is_read_only", {"isro"}, true, RUN(is_read_only)},
+    {"last_snapshot", {"lsnp"}, true, RUN(last_snapshot)},
+    {"leader", {"lead"}, true, RUN(leader)},
+    {"monitor", {"mntr"}, true, RUN(monitor)},
+    /* Observers' statistics are not kept: nothing to reset. */
+    {"observer_connection_stat_reset", {"orst"}, true, RUN(nothing)},
+    {"observers", {"obsr"}, true, NONE},
+    {"ruok", {0}, true, RUN(nothing)},
+    {"server_stats", {"srvr"}, true, RUN(server_stats)},
+    {"set_trace_mask", {"stmk"}, true, NONE},
+    {"stat_reset", {"srst"}, true, RUN(stat_reset)},
+    {"stats", {"stat"}, true, REPORT(REPORT_CONNS, stats)},
+    {"system_properties", {"sysp"}, false, NONE},
+    {"voting_view", {0}, true, RUN(voting_view)},
+    {"watch_summary", {"wchs"}, true, RUN(watch_summary)},
+    {"watches", {"wchc"}, true, NONE},
+    {"watches_by_path", {"wchp"}, true, NONE},
+    {"zabstate", {0}, false, RUN(zabstate)},
 };
 #define COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -383,7 +475,7 @@ static const struct command *find(const char *name)
 void admin_cmd_list(struct jute_out *body)
 {
 	for (size_t i = 0; i < COMMANDS; i++) {
-		if (!commands[i].run)
+		if (!commands[i].run && !commands[i].run_report)
 			continue;
 		char line[160];
 		int n = snprintf(line, sizeof line, "<a href=\"/commands/%s\">%s</a>\n<br/>\n",
@@ -404,18 +496,48 @@ void admin_cmd_run(struct server *srv, const char *name, struct jute_out *body)
 	if (!cmd) {
 		snprintf(msg, sizeof msg, "Unknown command: %s", name);
 		x.error = msg;
-	} else if (!cmd->run) {
+	} else if (!cmd->run && !cmd->run_report) {
 		snprintf(msg, sizeof msg, "Command %s is not implemented by Ringkeeper yet",
 			 cmd->name);
 		x.error = msg;
 	} else {
 		status_collect(srv, &x.st);
-		if (cmd->needs_serving && !x.st.state)
+		/* A report command gets here only while not serving. */
+		if ((cmd->needs_serving && !x.st.state) || !cmd->run)
 			x.error = STATUS_NOT_SERVING;
 		else
 			cmd->run(&x);
 	}
 	kv_str(&x, "command", cmd ? cmd->name : name);
+	kv_str(&x, "error", x.error);
+	json_object_end(&x.j);
+}
+
+int admin_cmd_report_kind(struct server *srv, const char *name)
+{
+	const struct command *cmd = find(name);
+	if (!cmd || !cmd->run_report)
+		return -1;
+	struct server_status st;
+	status_collect(srv, &st);
+	return st.state ? cmd->report : -1;
+}
+
+void admin_cmd_run_report(struct server *srv, const char *name, const struct report_part *parts,
+			  int count, struct jute_out *body)
+{
+	const struct command *cmd = find(name);
+	RK_ASSERT(cmd && cmd->run_report);
+	struct cmd_ctx x = {.srv = srv};
+	struct reported r = {parts, count};
+	json_init(&x.j, body);
+	json_object_begin(&x.j);
+	status_collect(srv, &x.st);
+	if (!x.st.state)
+		x.error = STATUS_NOT_SERVING; /* it stopped serving meanwhile */
+	else
+		cmd->run_report(&x, &r);
+	kv_str(&x, "command", cmd->name);
 	kv_str(&x, "error", x.error);
 	json_object_end(&x.j);
 }

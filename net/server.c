@@ -307,10 +307,12 @@ int server_run(const struct config *cfg)
 	}
 	log_info("stopped");
 out:
-	if (srv)
-		admin_destroy(srv->admin);
+	/* The admin server goes after the cores: core 0 answers the reports it
+	 * still waits for as it is destroyed. */
 	for (int i = 0; srv && srv->core && i < cfg->cores; i++)
 		core_destroy(srv->core[i]);
+	if (srv)
+		admin_destroy(srv->admin);
 	for (int i = 0; i < n_fds; i++)
 		close(fds[i]);
 	if (srv) {

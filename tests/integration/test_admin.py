@@ -19,6 +19,7 @@ from harness import Cluster, Server, ServerTestCase, free_port, ringkeeper_only,
 COMMANDS = {
     "configuration": ["conf", "config"],
     "connection_stat_reset": ["crst"],
+    "connections": ["cons"],
     "dirs": [],
     "environment": ["env", "envi"],
     "get_trace_mask": ["gtmk"],
@@ -31,6 +32,7 @@ COMMANDS = {
     "ruok": [],
     "server_stats": ["srvr"],
     "stat_reset": ["srst"],
+    "stats": ["stat"],
     "voting_view": [],
     "watch_summary": ["wchs"],
     "zabstate": [],
@@ -57,10 +59,19 @@ KEYS = {
                 "sum_fsynctime", "cnt_snapshottime", "sum_snapshottime", "cnt_election_time",
                 "avg_updatelatency", "cnt_updatelatency", "p99_updatelatency"],
     "server_stats": ["version", "read_only", "server_stats", "client_response", "node_count"],
+    "stats": ["version", "read_only", "server_stats", "client_response", "node_count",
+              "connections", "secure_connections"],
+    "connections": ["connections", "secure_connections"],
     "voting_view": ["current_config"],
     "watch_summary": ["num_connections", "num_paths", "num_total_watches"],
     "zabstate": ["voting", "zabstate"],
 }
+
+CONNECTION_KEYS = ["remote_socket_address", "interest_ops", "outstanding_requests",
+                   "packets_received", "packets_sent"]
+CONNECTION_FULL_KEYS = CONNECTION_KEYS + [
+    "session_id", "last_operation", "established", "session_timeout", "last_cxid", "last_zxid",
+    "last_response_time", "last_latency", "min_latency", "avg_latency", "max_latency"]
 
 SERVER_STATS_KEYS = ["packets_sent", "packets_received", "fsync_threshold_exceed_count",
                      "client_response_stats", "data_dir_size", "log_dir_size",
@@ -257,10 +268,39 @@ class AdminServerTest(ServerTestCase):
         self.assertEqual(status_of(raw_exchange(self.admin, request)), 431)
         self.assertEqual(command(self.admin, "ruok")["error"], None)
 
+    def test_connections_and_their_reset(self):
+        zk = self.kazoo()
+        zk.create(self.path, b"")
+        zk.get(self.path)
+        sid = zk.client_id[0]
+        port = zk._connection._socket.getsockname()[1]
+
+        def mine(answer):
+            found = [c for c in answer["connections"]
+                     if c["remote_socket_address"].endswith(":%d" % port)]
+            self.assertEqual(len(found), 1, answer["connections"])
+            return found[0]
+
+        answer = command(self.admin, "connections")
+        self.assertEqual(answer["secure_connections"], [])
+        full = mine(answer)
+        for key in CONNECTION_FULL_KEYS:
+            self.assertIn(key, full)
+        self.assertEqual(full["session_id"], sid)
+        self.assertGreaterEqual(full["packets_received"], 2)
+        self.assertGreaterEqual(full["last_zxid"], 1)
+        brief = mine(command(self.admin, "stats"))
+        self.assertEqual(sorted(brief), sorted(CONNECTION_KEYS))
+        self.assertEqual(command(self.admin, "connection_stat_reset"),
+                         {"command": "connection_stat_reset", "error": None})
+        after = mine(command(self.admin, "cons"))
+        self.assertLessEqual(after["packets_received"], 1)  # a ping at most
+        self.assertEqual(after["session_id"], sid)
+
     @ringkeeper_only  # the figures of Ringkeeper's own commands
     def test_unimplemented_zookeeper_commands_say_so(self):
-        answer = command(self.admin, "cons")
-        self.assertEqual(answer["command"], "connections")
+        answer = command(self.admin, "dump")
+        self.assertEqual(answer["command"], "dump")
         self.assertIn("not implemented", answer["error"])
 
     @ringkeeper_only  # Debian's ZooKeeper has no Prometheus provider
