@@ -194,7 +194,9 @@ struct sequencer *sequencer_create(const struct sequencer_config *cfg)
 			      .sessions = seq->sessions,
 			      .super_id = cfg->super_digest,
 			      .extended_types = cfg->extended_types,
-			      .reconfig_enabled = cfg->reconfig_enabled};
+			      .reconfig_enabled = cfg->reconfig_enabled,
+			      .enforce_quota = cfg->enforce_quota,
+			      .quota_counters = &seq->stats.quota};
 	return seq;
 err:
 	sequencer_destroy(seq);

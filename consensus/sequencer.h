@@ -22,6 +22,7 @@
 
 #include "core/jute.h"
 #include "core/proto.h"
+#include "core/quota.h"
 #include "core/session.h"
 #include "core/tree.h"
 #include "storage/storage.h"
@@ -122,6 +123,7 @@ struct sequencer_config {
 	const char *super_digest;
 	bool extended_types;   /* extendedTypesEnabled: TTL nodes */
 	bool reconfig_enabled; /* reconfigEnabled, standalone only (see sm) */
+	bool enforce_quota;    /* enforceQuota: hard quota limits refuse writes */
 	/* Snapshots: directory ("" = none), txns between them (ZooKeeper's
 	 * snapCount, randomised the same way) or log bytes (snapSizeLimitInKb),
 	 * how many to keep and whether
@@ -223,6 +225,9 @@ struct sequencer_stats {
 	_Atomic uint32_t followers;
 	_Atomic uint32_t synced_followers;
 	_Atomic uint32_t synced_observers;
+	/* Writes a hard quota limit refused, per top namespace (mntr's
+	 * zk_<ns>_quota_exceeded_error_per_namespace). */
+	struct quota_counters quota;
 };
 /* Writable view for the replication layer (same thread as the sequencer). */
 struct sequencer_stats *sequencer_stats_mut(struct sequencer *seq);

@@ -268,6 +268,21 @@ int tree_node_set_data(struct tree *t, const char *path, size_t len, const void 
 	return 0;
 }
 
+int tree_node_replace_data(struct tree *t, const char *path, size_t len, const void *data,
+			   int32_t data_len)
+{
+	const struct znode *old = lookup_mut(t, path, len);
+	if (!old)
+		return -ENOENT;
+	struct znode *n = znode_copy(old);
+	retire(t, (void *)old->data);
+	n->data = data_copy(data, data_len);
+	n->stat.data_length = data_len > 0 ? data_len : 0;
+	t->working.bytes_approx += (uint64_t)n->stat.data_length - (uint64_t)old->stat.data_length;
+	node_put(t, path, len, n);
+	return 0;
+}
+
 int tree_node_set_acl(struct tree *t, const char *path, size_t len, const struct acl_list *acl,
 		      int32_t aversion)
 {

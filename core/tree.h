@@ -85,6 +85,11 @@ int tree_node_set_data(struct tree *t, const char *path, size_t len, const void 
 		       int32_t data_len, int64_t zxid, int64_t time_ms, int32_t version);
 int tree_node_set_acl(struct tree *t, const char *path, size_t len, const struct acl_list *acl,
 		      int32_t aversion);
+/* Replaces the data only: the Stat keeps every field but data_length (no
+ * version, mzxid or mtime change), as ZooKeeper's DataTree rewrites a quota
+ * stats node (core/quota.c). Fires nothing. */
+int tree_node_replace_data(struct tree *t, const char *path, size_t len, const void *data,
+			   int32_t data_len);
 void tree_set_zxid(struct tree *t, int64_t zxid);
 
 /* Recovery from a snapshot (core/snapshot.c): puts a node at path with

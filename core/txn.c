@@ -8,6 +8,7 @@
 #include "core/txn.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +34,18 @@ struct overlay_entry {
 	struct node_view v;
 };
 
+/* What earlier ops of a multi change under one quota'd path. */
+struct quota_pending {
+	char *prefix;
+	size_t len;
+	int64_t count, bytes;
+};
+
 struct overlay {
 	struct overlay_entry *e;
 	size_t n, cap;
+	struct quota_pending *q; /* only with enforce_quota */
+	size_t q_n, q_cap;
 };
 
 /* One validated operation, ready to apply. */
@@ -57,6 +67,7 @@ struct txn_ctx {
 	struct overlay ov;
 	int64_t zxid;
 	int64_t now_ms;
+	bool parse_only; /* an op after a failed one in a multi: no quota check */
 };
 
 /* The next char of a path as ZooKeeper sees it: Java decodes the bytes as
@@ -182,6 +193,33 @@ static void ov_free(struct overlay *ov)
 	for (size_t i = 0; i < ov->n; i++)
 		free(ov->e[i].path);
 	free(ov->e);
+	for (size_t i = 0; i < ov->q_n; i++)
+		free(ov->q[i].prefix);
+	free(ov->q);
+}
+
+static struct quota_pending *pending_get(struct overlay *ov, const char *prefix, size_t len,
+					 bool add)
+{
+	for (size_t i = 0; i < ov->q_n; i++)
+		if (ov->q[i].len == len && memcmp(ov->q[i].prefix, prefix, len) == 0)
+			return &ov->q[i];
+	if (!add)
+		return NULL;
+	if (ov->q_n == ov->q_cap) {
+		size_t cap = ov->q_cap ? ov->q_cap * 2 : 4;
+		struct quota_pending *nq = realloc(ov->q, cap * sizeof *nq);
+		if (!nq)
+			return NULL;
+		ov->q = nq;
+		ov->q_cap = cap;
+	}
+	char *p = malloc(len);
+	if (!p)
+		return NULL;
+	memcpy(p, prefix, len);
+	ov->q[ov->q_n] = (struct quota_pending){.prefix = p, .len = len};
+	return &ov->q[ov->q_n++];
 }
 
 static struct node_view view_get(struct txn_ctx *c, const char *path, size_t len)
@@ -256,6 +294,72 @@ static int decode_create(struct jute_in *in, int32_t op, struct create_req *r)
 	return ZOK;
 }
 
+/* At most one quota warning a second; the next one says how many were
+ * left out (ZooKeeper's RateLogger). */
+static void quota_warn(struct txn_ctx *c, const char *prefix, size_t len,
+		       const struct quota_excess *e)
+{
+	struct sm *sm = c->sm;
+	if (sm->quota_log_ms && c->now_ms - sm->quota_log_ms < 1000) {
+		sm->quota_log_quiet++;
+		return;
+	}
+	char quiet[64] = "";
+	if (sm->quota_log_quiet)
+		snprintf(quiet, sizeof quiet, " (and %" PRIu64 " more since the last one)",
+			 sm->quota_log_quiet);
+	log_write(LOG_LEVEL_WARN, c->s ? c->s->id : 0,
+		  "Quota exceeded: %.*s [current %s=%" PRId64 ", %s%sLimit=%" PRId64 "]%s",
+		  (int)len, prefix, e->what, e->value, e->hard ? "hard" : "soft",
+		  strcmp(e->what, "count") == 0 ? "Count" : "Byte", e->limit, quiet);
+	sm->quota_log_ms = c->now_ms;
+	sm->quota_log_quiet = 0;
+}
+
+/* ZooKeeper's checkQuota (zookeeper.enforceQuota) for a create (count_diff
+ * 1) or setData of path, when check; then the change is noted for the
+ * later ops of a multi, deletes included, so a multi cannot pass a hard
+ * limit that the same ops sent one by one would hit. (ZooKeeper checks
+ * each op against the last committed stats only, so a multi of N creates
+ * can pass a count limit by N - 1.) Limits are those of the tree before
+ * the multi. Returns a ZooKeeper error code. */
+static int quota_account(struct txn_ctx *c, const char *path, size_t len, int64_t count_diff,
+			 int64_t bytes_diff, bool check)
+{
+	if (!c->sm->enforce_quota || c->parse_only)
+		return ZOK;
+	const struct tree_version *w = tree_working(c->sm->tree);
+	size_t plen = quota_prefix(w, path, len);
+	if (!plen)
+		return ZOK;
+	struct quota_pending *p = pending_get(&c->ov, path, plen, false);
+	if (check) {
+		struct quota_check q;
+		quota_check(w, path, plen, count_diff, bytes_diff, p ? p->count : 0,
+			    p ? p->bytes : 0, &q);
+		if (q.verdict == QUOTA_UNREADABLE) {
+			/* ZooKeeper's StatsTrack throws; the request fails. */
+			log_write(LOG_LEVEL_WARN, c->s ? c->s->id : 0,
+				  "quota of %.*s: limits or stats under " QUOTA_ROOT
+				  " do not parse, write to %.*s refused",
+				  (int)plen, path, (int)len, path);
+			return ZMARSHALLINGERROR;
+		}
+		for (uint32_t i = 0; i < q.n; i++)
+			quota_warn(c, path, plen, &q.ex[i]);
+		if (q.verdict == QUOTA_HARD) {
+			if (c->sm->quota_counters)
+				quota_count_exceeded(c->sm->quota_counters, path, len);
+			return ZQUOTAEXCEEDED;
+		}
+	}
+	if (!p && !(p = pending_get(&c->ov, path, plen, true)))
+		return ZSYSTEMERROR;
+	p->count += count_diff;
+	p->bytes += bytes_diff;
+	return ZOK;
+}
+
 static int prep_create(struct txn_ctx *c, int32_t op, struct create_req *r, struct txn_op *t)
 {
 	int32_t mode = r->flags;
@@ -309,6 +413,9 @@ static int prep_create(struct txn_ctx *c, int32_t op, struct create_req *r, stru
 		rc = ZNODEEXISTS;
 	else if (is_normal_ephemeral(parent.stat.ephemeral_owner))
 		rc = ZNOCHILDRENFOREPHEMERALS;
+	else
+		rc = quota_account(c, t->path, t->path_len, 1, r->data_len > 0 ? r->data_len : 0,
+				   true);
 	if (rc)
 		goto err;
 
@@ -390,7 +497,8 @@ static int prep_delete(struct txn_ctx *c, int32_t op, struct jute_in *in, struct
 	if (op == ZOP_DELETE_CONTAINER && !txn_owner_is_container(node.stat.ephemeral_owner) &&
 	    !txn_owner_ttl(node.stat.ephemeral_owner, NULL))
 		return ZBADARGUMENTS;
-	if ((rc = take_path(t, path, len)))
+	rc = quota_account(c, path, (size_t)len, -1, -(int64_t)node.stat.data_length, false);
+	if (rc || (rc = take_path(t, path, len)))
 		return rc;
 	t->op = op;
 	t->owner = node.stat.ephemeral_owner;
@@ -429,6 +537,9 @@ static int prep_set_data(struct txn_ctx *c, struct jute_in *in, struct txn_op *t
 	struct node_view node;
 	int rc = node_for(c, path, len, ZPERM_WRITE, &node);
 	if (rc)
+		return rc;
+	int64_t grown = (int64_t)(t->data_len > 0 ? t->data_len : 0) - node.stat.data_length;
+	if ((rc = quota_account(c, path, (size_t)len, 0, grown, true)))
 		return rc;
 	rc = check_version(node.stat.version, version, &t->version);
 	if (rc || (rc = take_path(t, path, len)))
@@ -540,6 +651,11 @@ static void emit(struct sm_sink *sink, enum zk_event_type type, const char *path
 		sink->event(sink->ctx, type, path, len, zxid, about->acl->list);
 }
 
+static int32_t data_len_of(const struct znode *n)
+{
+	return n->data ? n->stat.data_length : -1;
+}
+
 static const struct znode *working_node(const struct tree *tree, const char *path, size_t len)
 {
 	const struct znode *n = tree_lookup(tree_working(tree), path, len);
@@ -554,6 +670,8 @@ static void apply_op(struct txn_ctx *c, const struct txn_op *t, struct sm_sink *
 	struct tree *tree = c->sm->tree;
 	size_t plen = t->path_len > 1 ? parent_len_of(t->path, t->path_len) : 1;
 	const struct znode *n = NULL;
+	bool quotas;
+	int32_t old_len = 0;
 	switch (t->op) {
 	case ZOP_CREATE:
 	case ZOP_CREATE2:
@@ -561,6 +679,8 @@ static void apply_op(struct txn_ctx *c, const struct txn_op *t, struct sm_sink *
 	case ZOP_CREATE_TTL:
 		tree_node_create(tree, t->path, t->path_len, t->data, t->data_len, t->acl, t->owner,
 				 c->zxid, c->now_ms, t->version);
+		if (quota_any(tree_working(tree)))
+			quota_apply_create(tree, t->path, t->path_len, t->data_len);
 		if (is_normal_ephemeral(t->owner)) {
 			struct session *owner = session_find(c->sm->sessions, (uint64_t)t->owner);
 			RK_ASSERT(owner);
@@ -577,7 +697,10 @@ static void apply_op(struct txn_ctx *c, const struct txn_op *t, struct sm_sink *
 		/* The deleted node's ACL is retired with it, not freed: the
 		 * event may still point to it. */
 		n = working_node(tree, t->path, t->path_len);
+		quotas = quota_any(tree_working(tree));
 		tree_node_delete(tree, t->path, t->path_len, c->zxid);
+		if (quotas)
+			quota_apply_delete(tree, t->path, t->path_len, data_len_of(n));
 		if (is_normal_ephemeral(t->owner)) {
 			struct session *owner = session_find(c->sm->sessions, (uint64_t)t->owner);
 			if (owner)
@@ -588,8 +711,13 @@ static void apply_op(struct txn_ctx *c, const struct txn_op *t, struct sm_sink *
 		     working_node(tree, t->path, plen));
 		return;
 	case ZOP_SET_DATA:
+		quotas = quota_any(tree_working(tree));
+		if (quotas)
+			old_len = data_len_of(working_node(tree, t->path, t->path_len));
 		tree_node_set_data(tree, t->path, t->path_len, t->data, t->data_len, c->zxid,
 				   c->now_ms, t->version);
+		if (quotas)
+			quota_apply_set_data(tree, t->path, t->path_len, old_len, t->data_len);
 		emit(sink, ZEV_NODE_DATA_CHANGED, t->path, t->path_len, c->zxid,
 		     working_node(tree, t->path, t->path_len));
 		break;
@@ -812,6 +940,7 @@ static void write_multi(struct txn_ctx *c, int32_t xid, struct jute_in *in, stru
 			/* Still parse the op to reach the next header. */
 			struct txn_ctx scratch = *c;
 			scratch.ov = (struct overlay){0};
+			scratch.parse_only = true;
 			struct txn_op skip = {0};
 			int prc = prep_op(&scratch, h.type, in, &skip);
 			op_release(&skip);

@@ -14,6 +14,7 @@
 
 #include "core/jute.h"
 #include "core/proto.h"
+#include "core/quota.h"
 #include "core/session.h"
 #include "core/tree.h"
 
@@ -62,6 +63,15 @@ struct sm {
 	 * ZUNIMPLEMENTED (ZooKeeper supports it only in an ensemble) instead
 	 * of ZRECONFIGDISABLED. An ensemble member always says disabled. */
 	bool reconfig_enabled;
+	/* enforceQuota (ZooKeeper's zookeeper.enforceQuota): creates and
+	 * setData under a quota'd path are checked against its limits (a soft
+	 * one passed is logged, a hard one refuses the write with
+	 * QUOTAEXCEEDED). Off: nothing is checked, as in ZooKeeper; the stats
+	 * are kept either way (core/quota.h). */
+	bool enforce_quota;
+	struct quota_counters *quota_counters; /* hard-limit refusals, or NULL */
+	int64_t quota_log_ms;		       /* last quota warning (rate limit) */
+	uint64_t quota_log_quiet;	       /* warnings left out since */
 };
 
 /* Apply one write (create, create2, createContainer, createTTL, delete,

@@ -134,6 +134,7 @@ static const struct key_spec keys[] = {
     KIND_KEY("reconfigEnabled", KIND_BOOL, reconfig_enabled),
     KIND_KEY("standaloneEnabled", KIND_BOOL, standalone_enabled),
     KIND_KEY("extendedTypesEnabled", KIND_BOOL, extended_types_enabled),
+    KIND_KEY("enforceQuota", KIND_BOOL, enforce_quota),
     KIND_KEY("peerType", KIND_PEER_TYPE, peer_type),
     {.key = "cores", .kind = KIND_INT32, .offset = OFF(cores), .min = 0, .max = CONFIG_CORES_MAX},
     {.key = "logLevel", .kind = KIND_LOG_LEVEL, .offset = OFF(log_level)},

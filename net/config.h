@@ -117,6 +117,7 @@ struct config {
 	bool reconfig_enabled;		  /* reconfigEnabled */
 	bool standalone_enabled;	  /* standaloneEnabled */
 	bool extended_types_enabled;	  /* extendedTypesEnabled (TTL nodes) */
+	bool enforce_quota;		  /* enforceQuota: hard quota limits refuse writes */
 	enum config_peer_type peer_type;  /* peerType; the server line wins */
 	int64_t my_id;			  /* --myid, else dataDir/myid; -1 = none */
 	uint32_t server_count;

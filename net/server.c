@@ -242,6 +242,7 @@ int server_run(const struct config *cfg)
 	    .super_digest = cfg->super_digest[0] ? cfg->super_digest : NULL,
 	    .extended_types = cfg->extended_types_enabled,
 	    .reconfig_enabled = cfg->reconfig_enabled && !config_is_ensemble(cfg),
+	    .enforce_quota = cfg->enforce_quota,
 	    .snap_dir = snap_dir,
 	    .snap_count = cfg->snap_count,
 	    .snap_bytes_limit = cfg->snap_size_limit_kb * 1024,

@@ -100,6 +100,18 @@ static void collect_ensemble(const struct server *srv, const struct sequencer_st
 	st->looking_count = load(&rs->looking_count);
 }
 
+static void collect_quota(const struct quota_counters *qc, struct server_status *st)
+{
+	uint32_t n = atomic_load_explicit(&qc->used, memory_order_acquire);
+	for (uint32_t i = 0; i < n; i++) {
+		snprintf(st->quota_keys[i], sizeof st->quota_keys[i],
+			 "%s_quota_exceeded_error_per_namespace", qc->ns[i].name);
+		st->quota_exceeded[i] =
+		    atomic_load_explicit(&qc->ns[i].exceeded, memory_order_relaxed);
+	}
+	st->quota_namespaces = n;
+}
+
 void status_collect(const struct server *srv, struct server_status *st)
 {
 	memset(st, 0, sizeof *st);
@@ -127,6 +139,7 @@ void status_collect(const struct server *srv, struct server_status *st)
 	st->uptime_ms = wall_ms() - srv->start_ms;
 	st->cores = srv->cores;
 	st->open_fds = st->max_fds = -1;
+	collect_quota(&ss->quota, st);
 }
 
 void status_collect_fds(struct server_status *st)
@@ -336,6 +349,8 @@ size_t status_monitor(const struct server_status *st, struct status_value *out)
 	add_zxid(&t, "last_durable_zxid", st->zxid_durable);
 	add_int(&t, "txnlog_failed", st->txnlog_failed);
 	add_int(&t, "cores", st->cores);
+	for (uint32_t i = 0; i < st->quota_namespaces; i++)
+		add_int(&t, st->quota_keys[i], (int64_t)st->quota_exceeded[i]);
 	return t.n;
 }
 

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/quota.h"
 #include "core/summary.h"
 #include "net/server.h"
 
@@ -65,6 +66,11 @@ struct server_status {
 	int64_t uptime_ms;
 	int cores;
 	int64_t open_fds, max_fds; /* -1 until status_collect_fds */
+	/* Writes a hard quota limit refused, per top namespace, with their
+	 * monitor keys "<ns>_quota_exceeded_error_per_namespace". */
+	uint32_t quota_namespaces;
+	char quota_keys[QUOTA_NAMESPACES_MAX][QUOTA_NAMESPACE_BYTES + 40];
+	uint64_t quota_exceeded[QUOTA_NAMESPACES_MAX];
 };
 
 void status_collect(const struct server *srv, struct server_status *st);
@@ -101,7 +107,7 @@ struct status_value {
 	const char *s;
 };
 
-#define STATUS_MONITOR_MAX 80
+#define STATUS_MONITOR_MAX (80 + QUOTA_NAMESPACES_MAX)
 
 /* The monitor values of st (st->state must not be NULL), in mntr's
  * order; returns how many. Strings point into st or are static. */

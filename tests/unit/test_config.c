@@ -312,6 +312,20 @@ Test(config, invalid_values_name_key_and_value)
 	expect_bad("server.=a:1:2\n", "server.", "server.N");
 }
 
+Test(config, enforce_quota_is_off_unless_the_file_says_true)
+{
+	/* ZooKeeper's zoo.cfg key enforceQuota becomes the system property
+	 * zookeeper.enforceQuota (default false), as every key it does not
+	 * know; Ringkeeper reads the key itself. */
+	struct config c;
+	config_defaults(&c);
+	cr_assert_not(c.enforce_quota);
+	char err[512] = "";
+	cr_assert_eq(load_text(&c, "enforceQuota=TRUE\n", err, sizeof err), 0, "%s", err);
+	cr_assert(c.enforce_quota);
+	expect_bad("enforceQuota=yes\n", "enforceQuota", "'yes'");
+}
+
 Test(config, overlong_values_and_lines_are_errors)
 {
 	struct config c;

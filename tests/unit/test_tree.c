@@ -367,6 +367,32 @@ Test(tree, set_data_changes_data_mzxid_mtime_and_version_only)
 	tree_destroy(t);
 }
 
+Test(tree, replace_data_changes_the_data_and_its_length_only)
+{
+	struct tree *t = tree_create();
+	mk(t, "/q", "count=0,bytes=0", 2);
+	struct zk_stat old = wget(t, "/q")->stat;
+	uint64_t bytes = tree_working(t)->bytes_approx;
+	tree_publish(t);
+	const struct tree_version *v = tree_acquire(t);
+	cr_assert_eq(tree_node_replace_data(t, "/q", 2, "count=12,bytes=345", 18), 0);
+	const struct znode *q = wget(t, "/q");
+	cr_assert(data_is(q, "count=12,bytes=345"));
+	cr_assert_eq(q->stat.data_length, 18);
+	/* No version, mzxid or mtime change. */
+	cr_assert_eq(q->stat.version, old.version);
+	cr_assert_eq(q->stat.mzxid, old.mzxid);
+	cr_assert_eq(q->stat.mtime, old.mtime);
+	cr_assert_eq(q->stat.czxid, old.czxid);
+	cr_assert_eq(q->stat.pzxid, old.pzxid);
+	cr_assert_eq(q->stat.cversion, old.cversion);
+	cr_assert_eq(q->stat.aversion, old.aversion);
+	cr_assert_eq(tree_working(t)->bytes_approx, bytes + 3);
+	cr_assert(data_is(tree_lookup(v, "/q", 2), "count=0,bytes=0"), "a reader keeps the old");
+	cr_assert_eq(tree_node_replace_data(t, "/none", 5, "x", 1), -ENOENT);
+	tree_destroy(t);
+}
+
 Test(tree, set_acl_sets_the_acl_and_aversion_only)
 {
 	struct tree *t = tree_create();

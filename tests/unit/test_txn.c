@@ -1159,3 +1159,417 @@ Test(txn, events_name_the_acl_a_watcher_needs_read_on)
 	acl_list_free(alice);
 	fx_fini(&f);
 }
+
+/* ---- quotas (ZooKeeper 3.7+: /zookeeper/quota, StatsTrack text) ---- */
+
+/* What zkCli's setquota creates for path: the quota dirs, the limits node
+ * with limits, then the stats node with "count=0,bytes=0", which the
+ * server replaces with a count of the subtree. */
+static void quota_set(struct fx *f, const char *path, const char *limits)
+{
+	char q[256] = "/zookeeper/quota";
+	for (const char *p = path; *p;) {
+		const char *e = strchr(p + 1, '/');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		strncat(q, p, n);
+		int32_t err = create(f, q, NULL, ZCM_PERSISTENT);
+		cr_assert(err == ZOK || err == ZNODEEXISTS, "%s: %s", q, proto_err_name(err));
+		p += n;
+	}
+	char l[300], s[300];
+	snprintf(l, sizeof l, "%s/zookeeper_limits", q);
+	snprintf(s, sizeof s, "%s/zookeeper_stats", q);
+	cr_assert_eq(create(f, l, limits, ZCM_PERSISTENT), ZOK);
+	cr_assert_eq(create(f, s, "count=0,bytes=0", ZCM_PERSISTENT), ZOK);
+}
+
+/* The stats text of the quota on path (static buffer). */
+static const char *quota_stats(struct fx *f, const char *path)
+{
+	static char buf[256];
+	char s[300];
+	snprintf(s, sizeof s, "/zookeeper/quota%s/zookeeper_stats", path);
+	const struct znode *n = node(f, s);
+	cr_assert_not_null(n, "%s", s);
+	cr_assert_lt(n->stat.data_length, (int32_t)sizeof buf);
+	memcpy(buf, n->data, (size_t)n->stat.data_length);
+	buf[n->stat.data_length] = 0;
+	return buf;
+}
+
+Test(txn_quota, stats_count_the_subtree_then_follow_creates_deletes_and_set_data)
+{
+	struct fx f;
+	fx_init(&f);
+	cr_assert_eq(create(&f, "/a", "x", ZCM_PERSISTENT), ZOK);
+	cr_assert_eq(create(&f, "/a/b", NULL, ZCM_PERSISTENT), ZOK);
+	quota_set(&f, "/a", "count=10,bytes=-1");
+	cr_assert_str_eq(quota_stats(&f, "/a"), "count=2,bytes=1", "the subtree, /a included");
+	const struct znode *s = node(&f, "/zookeeper/quota/a/zookeeper_stats");
+	struct zk_stat created = s->stat;
+	cr_assert_eq(created.data_length, 15);
+
+	cr_assert_eq(create(&f, "/a/c", "abc", ZCM_PERSISTENT), ZOK);
+	cr_assert_str_eq(quota_stats(&f, "/a"), "count=3,bytes=4");
+	cr_assert_eq(set_data(&f, "/a/c", "z", -1, NULL), ZOK);
+	cr_assert_str_eq(quota_stats(&f, "/a"), "count=3,bytes=2");
+	cr_assert_eq(path_version_op(&f, ZOP_DELETE, "/a/b", -1), ZOK);
+	cr_assert_str_eq(quota_stats(&f, "/a"), "count=2,bytes=2");
+	cr_assert_eq(create(&f, "/other", "zzzz", ZCM_PERSISTENT), ZOK);
+	cr_assert_str_eq(quota_stats(&f, "/a"), "count=2,bytes=2", "outside the quota");
+	/* An ephemeral deleted by its session's end counts too. */
+	cr_assert_eq(create(&f, "/a/e", "12", ZCM_EPHEMERAL), ZOK);
+	cr_assert_str_eq(quota_stats(&f, "/a"), "count=3,bytes=4");
+	struct session *s2 = sm_open_session(&f.sm, 30000, 0, NOW_MS);
+	cr_assert_eq(create_as(&f, s2, "/a/e2", "1", &acl_open_unsafe, ZCM_EPHEMERAL), ZOK);
+	cr_assert_str_eq(quota_stats(&f, "/a"), "count=4,bytes=5");
+	sm_close_session(&f.sm, s2, NOW_MS, NULL);
+	cr_assert_str_eq(quota_stats(&f, "/a"), "count=3,bytes=4");
+
+	/* As ZooKeeper's DataTree: the data changes, the rest of the Stat
+	 * does not, and no watch fires. */
+	f.ev.n = 0;
+	cr_assert_eq(create(&f, "/a/f", NULL, ZCM_PERSISTENT), ZOK);
+	cr_assert_eq(f.ev.n, 2, "NodeCreated and the parent's NodeChildrenChanged only");
+	s = node(&f, "/zookeeper/quota/a/zookeeper_stats");
+	cr_assert_eq(s->stat.version, 0);
+	cr_assert_eq(s->stat.mzxid, created.mzxid);
+	cr_assert_eq(s->stat.mtime, created.mtime);
+	cr_assert_eq(s->stat.data_length, (int32_t)strlen("count=4,bytes=4"));
+	fx_fini(&f);
+}
+
+Test(txn_quota, stats_keep_other_keys_and_a_client_may_overwrite_them)
+{
+	struct fx f;
+	fx_init(&f);
+	cr_assert_eq(create(&f, "/n", NULL, ZCM_PERSISTENT), ZOK);
+	quota_set(&f, "/n", "count=-1,bytes=-1");
+	cr_assert_eq(set_data(&f, "/zookeeper/quota/n/zookeeper_stats", "count=1,bytes=2;zz=1;aa=2",
+			      -1, NULL),
+		     ZOK);
+	cr_assert_eq(create(&f, "/n/z", "abc", ZCM_PERSISTENT), ZOK);
+	cr_assert_str_eq(quota_stats(&f, "/n"), "count=2,bytes=5=;aa=2;zz=1");
+	/* Empty stats read as -1 each (ZooKeeper 3.8 says count=0,bytes=2). */
+	cr_assert_eq(set_data(&f, "/zookeeper/quota/n/zookeeper_stats", "", -1, NULL), ZOK);
+	cr_assert_eq(create(&f, "/n/w", "abc", ZCM_PERSISTENT), ZOK);
+	cr_assert_str_eq(quota_stats(&f, "/n"), "count=0,bytes=2");
+	/* Stats that do not parse are left alone. */
+	cr_assert_eq(set_data(&f, "/zookeeper/quota/n/zookeeper_stats", "junk", -1, NULL), ZOK);
+	cr_assert_eq(create(&f, "/n/v", "abc", ZCM_PERSISTENT), ZOK);
+	cr_assert_str_eq(quota_stats(&f, "/n"), "junk");
+	fx_fini(&f);
+}
+
+Test(txn_quota, soft_limits_let_writes_through)
+{
+	struct fx f;
+	fx_init(&f);
+	f.sm.enforce_quota = true;
+	static struct quota_counters qc;
+	f.sm.quota_counters = &qc;
+	cr_assert_eq(create(&f, "/s", NULL, ZCM_PERSISTENT), ZOK);
+	quota_set(&f, "/s", "count=2,bytes=3");
+	for (int i = 0; i < 3; i++) {
+		char p[16];
+		snprintf(p, sizeof p, "/s/%d", i);
+		cr_assert_eq(create(&f, p, "ab", ZCM_PERSISTENT), ZOK, "%s", p);
+	}
+	cr_assert_eq(set_data(&f, "/s", "0123456789", -1, NULL), ZOK);
+	cr_assert_str_eq(quota_stats(&f, "/s"), "count=4,bytes=16");
+	cr_assert_eq(atomic_load(&qc.used), 0, "soft limits count no refusal");
+	fx_fini(&f);
+}
+
+Test(txn_quota, hard_count_limit_refuses_creates_with_quotaexceeded)
+{
+	struct fx f;
+	fx_init(&f);
+	f.sm.enforce_quota = true;
+	static struct quota_counters qc;
+	f.sm.quota_counters = &qc;
+	cr_assert_eq(create(&f, "/h", NULL, ZCM_PERSISTENT), ZOK);
+	/* The soft count is passed already; the hard one decides. */
+	quota_set(&f, "/h", "count=1,bytes=-1=;countHardLimit=3");
+	cr_assert_eq(create(&f, "/h/a", NULL, ZCM_PERSISTENT), ZOK);
+	cr_assert_eq(create(&f, "/h/b", NULL, ZCM_PERSISTENT), ZOK);
+	int64_t zxid = f.sm.zxid;
+	size_t nodes = tree_node_count(tree_working(f.tree));
+	f.ev.n = 0;
+	cr_assert_eq(create(&f, "/h/c", NULL, ZCM_PERSISTENT), ZQUOTAEXCEEDED);
+	cr_assert_eq(create(&f, "/h/a/deeper", "x", ZCM_PERSISTENT_SEQUENTIAL), ZQUOTAEXCEEDED);
+	cr_assert_eq(f.sm.zxid, zxid + 2, "refused writes take a zxid");
+	cr_assert_eq(tree_node_count(tree_working(f.tree)), nodes, "and apply nothing");
+	cr_assert_eq(f.ev.n, 0);
+	cr_assert_str_eq(quota_stats(&f, "/h"), "count=3,bytes=0");
+	cr_assert_eq(atomic_load(&qc.used), 1);
+	cr_assert_str_eq(qc.ns[0].name, "h");
+	cr_assert_eq(atomic_load(&qc.ns[0].exceeded), 2);
+	/* Checks come after ZooKeeper's other create checks. */
+	cr_assert_eq(create(&f, "/h/a", NULL, ZCM_PERSISTENT), ZNODEEXISTS);
+	cr_assert_eq(create(&f, "/h/x/y", NULL, ZCM_PERSISTENT), ZNONODE);
+	/* setData changes no count; a delete makes room. */
+	cr_assert_eq(set_data(&f, "/h/a", "data", -1, NULL), ZOK);
+	cr_assert_eq(path_version_op(&f, ZOP_DELETE, "/h/b", -1), ZOK);
+	cr_assert_eq(create(&f, "/h/c", NULL, ZCM_PERSISTENT), ZOK);
+	cr_assert_str_eq(quota_stats(&f, "/h"), "count=3,bytes=4");
+	/* Paths outside the quota do not care. */
+	cr_assert_eq(create(&f, "/hh", NULL, ZCM_PERSISTENT), ZOK);
+	fx_fini(&f);
+}
+
+Test(txn_quota, hard_byte_limit_refuses_growth_past_it)
+{
+	struct fx f;
+	fx_init(&f);
+	f.sm.enforce_quota = true;
+	cr_assert_eq(create(&f, "/b", "0123456789", ZCM_PERSISTENT), ZOK);
+	quota_set(&f, "/b", "count=-1,bytes=-1=;byteHardLimit=12");
+	cr_assert_str_eq(quota_stats(&f, "/b"), "count=1,bytes=10");
+	cr_assert_eq(create(&f, "/b/x", "abc", ZCM_PERSISTENT), ZQUOTAEXCEEDED);
+	cr_assert_eq(create(&f, "/b/x", "ab", ZCM_PERSISTENT), ZOK, "exactly at the limit");
+	cr_assert_eq(create(&f, "/b/y", NULL, ZCM_PERSISTENT), ZOK, "no bytes, no byte check");
+	cr_assert_eq(set_data(&f, "/b/x", "abc", -1, NULL), ZQUOTAEXCEEDED);
+	/* The quota check comes before the version check, as in ZooKeeper. */
+	cr_assert_eq(set_data(&f, "/b/x", "abc", 42, NULL), ZQUOTAEXCEEDED);
+	cr_assert_eq(set_data(&f, "/b/x", "a", 42, NULL), ZBADVERSION);
+	cr_assert_eq(set_data(&f, "/b", "0", -1, NULL), ZOK, "shrinking");
+	cr_assert_str_eq(quota_stats(&f, "/b"), "count=3,bytes=3");
+	/* Lowering the limit under the usage refuses any change of bytes, a
+	 * shrinking one too while it stays above (ZooKeeper checks every
+	 * non-zero diff). */
+	cr_assert_eq(set_data(&f, "/zookeeper/quota/b/zookeeper_limits",
+			      "count=-1,bytes=-1=;byteHardLimit=1", -1, NULL),
+		     ZOK);
+	cr_assert_eq(set_data(&f, "/b/x", "a", -1, NULL), ZQUOTAEXCEEDED);
+	cr_assert_eq(set_data(&f, "/b/x", NULL, -1, NULL), ZOK, "down to the limit");
+	fx_fini(&f);
+}
+
+Test(txn_quota, limits_are_not_enforced_without_enforce_quota)
+{
+	struct fx f;
+	fx_init(&f);
+	cr_assert_eq(create(&f, "/o", NULL, ZCM_PERSISTENT), ZOK);
+	quota_set(&f, "/o", "count=-1,bytes=-1=;byteHardLimit=1;countHardLimit=1");
+	cr_assert_eq(create(&f, "/o/a", "long data", ZCM_PERSISTENT), ZOK);
+	cr_assert_eq(set_data(&f, "/zookeeper/quota/o/zookeeper_limits", "garbage", -1, NULL), ZOK);
+	cr_assert_eq(create(&f, "/o/b", NULL, ZCM_PERSISTENT), ZOK);
+	cr_assert_str_eq(quota_stats(&f, "/o"), "count=3,bytes=9", "stats are kept anyway");
+	fx_fini(&f);
+}
+
+Test(txn_quota, limits_or_stats_that_do_not_parse_fail_writes_with_marshallingerror)
+{
+	struct fx f;
+	fx_init(&f);
+	f.sm.enforce_quota = true;
+	cr_assert_eq(create(&f, "/g", NULL, ZCM_PERSISTENT), ZOK);
+	quota_set(&f, "/g", "count=5,bytes=-1");
+	cr_assert_eq(set_data(&f, "/zookeeper/quota/g/zookeeper_limits", "garbage", -1, NULL), ZOK);
+	cr_assert_eq(create(&f, "/g/x", NULL, ZCM_PERSISTENT), ZMARSHALLINGERROR);
+	cr_assert_eq(
+	    set_data(&f, "/zookeeper/quota/g/zookeeper_limits", "count=5,bytes=-1", -1, NULL), ZOK);
+	cr_assert_eq(set_data(&f, "/zookeeper/quota/g/zookeeper_stats", "junk", -1, NULL), ZOK);
+	cr_assert_eq(create(&f, "/g/y", NULL, ZCM_PERSISTENT), ZMARSHALLINGERROR);
+	/* Stats are read only for a limit the change could pass. */
+	cr_assert_eq(set_data(&f, "/g", "abc", -1, NULL), ZOK, "no byte limit set");
+	fx_fini(&f);
+}
+
+Test(txn_quota, the_deepest_quota_counts_and_decides)
+{
+	struct fx f;
+	fx_init(&f);
+	f.sm.enforce_quota = true;
+	cr_assert_eq(create(&f, "/p", NULL, ZCM_PERSISTENT), ZOK);
+	cr_assert_eq(create(&f, "/p/q", NULL, ZCM_PERSISTENT), ZOK);
+	/* zkCli refuses nested quotas; the server, as ZooKeeper's, takes
+	 * them and lets the deepest one cover each path. */
+	quota_set(&f, "/p", "count=-1,bytes=-1=;countHardLimit=3");
+	quota_set(&f, "/p/q", "count=-1,bytes=-1=;countHardLimit=100");
+	cr_assert_str_eq(quota_stats(&f, "/p"), "count=2,bytes=0");
+	cr_assert_str_eq(quota_stats(&f, "/p/q"), "count=1,bytes=0");
+	for (int i = 0; i < 4; i++) {
+		char p[16];
+		snprintf(p, sizeof p, "/p/q/%d", i);
+		cr_assert_eq(create(&f, p, NULL, ZCM_PERSISTENT), ZOK, "%s", p);
+	}
+	cr_assert_str_eq(quota_stats(&f, "/p"), "count=2,bytes=0", "/p/q's subtree is not /p's");
+	cr_assert_str_eq(quota_stats(&f, "/p/q"), "count=5,bytes=0");
+	cr_assert_eq(create(&f, "/p/r", NULL, ZCM_PERSISTENT), ZOK);
+	cr_assert_eq(create(&f, "/p/s", NULL, ZCM_PERSISTENT), ZQUOTAEXCEEDED);
+	/* Deleting a limits node ends its quota: /p covers /p/q again. */
+	cr_assert_eq(path_version_op(&f, ZOP_DELETE, "/zookeeper/quota/p/q/zookeeper_limits", -1),
+		     ZOK);
+	cr_assert_eq(create(&f, "/p/q/4", NULL, ZCM_PERSISTENT), ZQUOTAEXCEEDED);
+	fx_fini(&f);
+}
+
+Test(txn_quota, a_multi_counts_its_earlier_ops)
+{
+	struct fx f;
+	fx_init(&f);
+	f.sm.enforce_quota = true;
+	cr_assert_eq(create(&f, "/m", NULL, ZCM_PERSISTENT), ZOK);
+	quota_set(&f, "/m", "count=-1,bytes=-1=;byteHardLimit=4;countHardLimit=3");
+	/* ZooKeeper 3.8 checks each op against the committed stats only and
+	 * lets all three through (count 4 of 3); Ringkeeper stops the third. */
+	struct jute_out b = body_new();
+	for (int i = 0; i < 3; i++) {
+		char p[16];
+		snprintf(p, sizeof p, "/m/%d", i);
+		multi_op(&b, ZOP_CREATE);
+		put_create(&b, p, NULL, &acl_open_unsafe, ZCM_PERSISTENT);
+	}
+	multi_end(&b);
+	struct reply r = request(&f, ZOP_MULTI, &b);
+	struct result res[4];
+	cr_assert_eq(parse_multi(&r, res, 4), 3);
+	cr_assert_eq(res[0].err, ZOK);
+	cr_assert_eq(res[1].err, ZOK);
+	cr_assert_eq(res[2].err, ZQUOTAEXCEEDED);
+	reply_free(&r);
+	cr_assert_null(node(&f, "/m/0"));
+	cr_assert_str_eq(quota_stats(&f, "/m"), "count=1,bytes=0");
+
+	/* Deletes and shrinking setData earlier in the multi make room. */
+	cr_assert_eq(create(&f, "/m/a", "abcd", ZCM_PERSISTENT), ZOK);
+	cr_assert_eq(create(&f, "/m/b", NULL, ZCM_PERSISTENT), ZOK);
+	b = body_new();
+	multi_op(&b, ZOP_DELETE);
+	put_path_version(&b, "/m/b", -1);
+	multi_op(&b, ZOP_SET_DATA);
+	put_set(&b, "/m/a", "a", -1);
+	multi_op(&b, ZOP_CREATE);
+	put_create(&b, "/m/c", "xyz", &acl_open_unsafe, ZCM_PERSISTENT);
+	multi_op(&b, ZOP_SET_DATA);
+	put_set(&b, "/m/c", "wxyz", -1);
+	multi_end(&b);
+	r = request(&f, ZOP_MULTI, &b);
+	cr_assert_eq(parse_multi(&r, res, 4), 4);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(res[i].err, ZOK, "op %d", i);
+	cr_assert_eq(res[3].err, ZQUOTAEXCEEDED, "1 + 4 bytes pass 4");
+	reply_free(&r);
+
+	b = body_new();
+	multi_op(&b, ZOP_DELETE);
+	put_path_version(&b, "/m/b", -1);
+	multi_op(&b, ZOP_SET_DATA);
+	put_set(&b, "/m/a", "a", -1);
+	multi_op(&b, ZOP_CREATE);
+	put_create(&b, "/m/c", "xyz", &acl_open_unsafe, ZCM_PERSISTENT);
+	multi_end(&b);
+	r = request(&f, ZOP_MULTI, &b);
+	cr_assert_eq(parse_multi(&r, res, 4), 3);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(res[i].err, ZOK, "op %d", i);
+	reply_free(&r);
+	cr_assert_str_eq(quota_stats(&f, "/m"), "count=3,bytes=4");
+	fx_fini(&f);
+}
+
+Test(txn_quota, a_failed_multi_op_leaves_the_rest_unchecked)
+{
+	struct fx f;
+	fx_init(&f);
+	f.sm.enforce_quota = true;
+	cr_assert_eq(create(&f, "/u", NULL, ZCM_PERSISTENT), ZOK);
+	quota_set(&f, "/u", "count=5,bytes=-1");
+	cr_assert_eq(set_data(&f, "/zookeeper/quota/u/zookeeper_limits", "garbage", -1, NULL), ZOK);
+	/* Ops after a failed one are only decoded, as ZooKeeper does not
+	 * prepare them: the unreadable limits do not turn the multi into a
+	 * MARSHALLINGERROR. */
+	struct jute_out b = body_new();
+	multi_op(&b, ZOP_CREATE);
+	put_create(&b, "/missing/x", NULL, &acl_open_unsafe, ZCM_PERSISTENT);
+	multi_op(&b, ZOP_CREATE);
+	put_create(&b, "/u/x", NULL, &acl_open_unsafe, ZCM_PERSISTENT);
+	multi_end(&b);
+	struct reply r = request(&f, ZOP_MULTI, &b);
+	cr_assert_eq(r.err, ZOK);
+	struct result res[4];
+	cr_assert_eq(parse_multi(&r, res, 4), 2);
+	cr_assert_eq(res[0].err, ZNONODE);
+	cr_assert_eq(res[1].err, ZRUNTIMEINCONSISTENCY);
+	reply_free(&r);
+	fx_fini(&f);
+}
+
+/* ---- replay ---- */
+
+struct log_capture {
+	struct jute_out recs; /* (zxid, type, len, payload) each */
+};
+
+static void capture_record(void *ctx, int64_t zxid, uint32_t type, const void *payload,
+			   uint32_t len)
+{
+	struct log_capture *c = ctx;
+	jute_put_long(&c->recs, zxid);
+	jute_put_int(&c->recs, (int32_t)type);
+	jute_put_buffer(&c->recs, payload, (int32_t)len);
+}
+
+Test(txn_quota, replaying_the_log_rebuilds_the_same_stats)
+{
+	struct log_capture cap;
+	jute_out_init(&cap.recs, 4096, 1 << 24);
+	struct sm_log log = {.record = capture_record, .ctx = &cap};
+	struct fx f;
+	memset(&f, 0, sizeof f);
+	f.tree = tree_create();
+	f.sessions = session_table_create(1, NOW_MS);
+	f.sm =
+	    (struct sm){.log = &log, .tree = f.tree, .sessions = f.sessions, .enforce_quota = true};
+	f.s = sm_open_session(&f.sm, 30000, 0, NOW_MS);
+	cr_assert_eq(create(&f, "/r", "abc", ZCM_PERSISTENT), ZOK);
+	cr_assert_eq(create(&f, "/r/a", "1", ZCM_PERSISTENT), ZOK);
+	quota_set(&f, "/r", "count=-1,bytes=-1=;countHardLimit=6");
+	cr_assert_eq(create(&f, "/r/b", "22", ZCM_EPHEMERAL), ZOK);
+	cr_assert_eq(set_data(&f, "/r/a", "4444", -1, NULL), ZOK);
+	cr_assert_eq(path_version_op(&f, ZOP_DELETE, "/r/a", -1), ZOK);
+	struct jute_out b = body_new();
+	multi_op(&b, ZOP_CREATE);
+	put_create(&b, "/r/m", "mm", &acl_open_unsafe, ZCM_PERSISTENT);
+	multi_op(&b, ZOP_SET_DATA);
+	put_set(&b, "/r", NULL, -1);
+	multi_end(&b);
+	struct reply r = request(&f, ZOP_MULTI, &b);
+	reply_free(&r);
+	for (int i = 0; i < 5; i++) {
+		char p[16];
+		snprintf(p, sizeof p, "/r/x%d", i);
+		create(&f, p, "x", ZCM_PERSISTENT); /* the last ones pass the hard limit */
+	}
+	sm_close_session(&f.sm, f.s, NOW_MS, NULL);
+	/* 3,4 at setquota; x0..x2 reach the limit; /r/b (2 bytes) goes with
+	 * the session. */
+	const char *want = "count=5,bytes=5";
+	cr_assert_str_eq(quota_stats(&f, "/r"), want);
+
+	struct fx g;
+	memset(&g, 0, sizeof g);
+	g.tree = tree_create();
+	g.sessions = session_table_create(1, NOW_MS);
+	g.sm = (struct sm){.tree = g.tree, .sessions = g.sessions};
+	struct jute_in in = jute_in_make(cap.recs.buf, cap.recs.len);
+	size_t n = 0;
+	while (jute_remaining(&in)) {
+		int64_t zxid = jute_get_long(&in);
+		uint32_t type = (uint32_t)jute_get_int(&in);
+		const uint8_t *p;
+		int32_t len;
+		jute_get_buffer(&in, &p, &len);
+		cr_assert_eq(in.err, 0);
+		cr_assert_eq(sm_replay(&g.sm, zxid, type, p, (uint32_t)len), 0, "record %zu", n);
+		n++;
+	}
+	cr_assert_str_eq(quota_stats(&g, "/r"), want);
+	cr_assert_eq(tree_digest(tree_working(g.tree)), tree_digest(tree_working(f.tree)),
+		     "every node, the stats' Stat included, as on the server that wrote it");
+	jute_out_free(&cap.recs);
+	fx_fini(&g);
+	fx_fini(&f);
+}
