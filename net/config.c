@@ -158,6 +158,9 @@ static const struct flag_spec flags[] = {
     {"--myid", "myid"},
 };
 
+/* Flags without a value. */
+#define FLAG_CHECK_CONFIG "--check-config"
+
 static const char *const peer_type_names[CONFIG_PEER_COUNT] = {"participant", "observer"};
 static const char *const log_level_names[LOG_LEVEL_COUNT] = {"debug", "info", "warn", "error"};
 
@@ -790,7 +793,7 @@ static int take_flag(int argc, char **argv, int *i, const struct flag_spec **fla
 	return 0;
 }
 
-/* Pass one finds --help, the config file and any malformed flag before
+/* Pass one finds --help, --version, the config file and any malformed flag before
  * anything is applied; pass two applies flags after the file. */
 static int scan_args(int argc, char **argv, const char **path, char *err, size_t errlen)
 {
@@ -801,9 +804,15 @@ static int scan_args(int argc, char **argv, const char **path, char *err, size_t
 			return CONFIG_ARGS_HELP;
 	}
 	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--version") == 0)
+			return CONFIG_ARGS_VERSION;
+	}
+	for (int i = 1; i < argc; i++) {
 		const struct flag_spec *flag;
 		const char *value;
 		int rc = 0;
+		if (strcmp(argv[i], FLAG_CHECK_CONFIG) == 0)
+			continue;
 		if (is_flag(argv[i]))
 			rc = take_flag(argc, argv, &i, &flag, &value, err, errlen);
 		else if (*path)
@@ -828,6 +837,10 @@ int config_parse_args(struct config *cfg, int argc, char **argv, char *err, size
 	for (int i = 1; i < argc; i++) {
 		const struct flag_spec *flag;
 		const char *value;
+		if (strcmp(argv[i], FLAG_CHECK_CONFIG) == 0) {
+			cfg->check_only = true;
+			continue;
+		}
 		if (!is_flag(argv[i]))
 			continue;
 		rc = take_flag(argc, argv, &i, &flag, &value, err, errlen);
@@ -853,6 +866,10 @@ void config_usage(FILE *out)
 	      "                     to start (everything after it is lost)\n"
 	      "  --myid N           this server's N among the server.N lines; overrides the\n"
 	      "                     file myid in dataDir\n"
+	      "  --check-config     check zoo.cfg and the flags (and, in an ensemble, myid),\n"
+	      "                     print the effective configuration and exit: 0 when\n"
+	      "                     valid, 2 with a message naming the key when not\n"
+	      "  --version          the version and how this binary was built\n"
 	      "  --help             this text\n"
 	      "Options override the file, wherever they appear.\n",
 	      out);

@@ -39,8 +39,10 @@
 #define CONFIG_CORES_MAX   1024
 #define CONFIG_LINE_MAX	   16384 /* one logical zoo.cfg line */
 
-/* config_parse_args() returns this for --help: print config_usage(). */
-#define CONFIG_ARGS_HELP 1
+/* config_parse_args() returns these for --help (print config_usage()) and
+ * --version (print the build); either wins over everything else given. */
+#define CONFIG_ARGS_HELP    1
+#define CONFIG_ARGS_VERSION 2
 
 enum config_peer_type {
 	CONFIG_PEER_PARTICIPANT = 0, /* votes in the ensemble */
@@ -91,6 +93,7 @@ struct config {
 	int32_t cores; /* 0 = every CPU we may run on */
 	enum log_level log_level;
 	bool truncate_corrupt_log; /* cut the txn log at corruption, don't refuse */
+	bool check_only;	   /* --check-config: validate and print, don't serve */
 	/* Persistence. */
 	int32_t snap_count;		     /* snapCount, txns per snapshot */
 	int64_t snap_size_limit_kb;	     /* snapSizeLimitInKb: log KiB per snapshot; 0 = off */
@@ -129,8 +132,9 @@ void config_defaults(struct config *cfg);
  * values; the caller is expected to exit. */
 int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
 /* argv: [zoo.cfg] [--port N] [--data-dir DIR] [--cores N] [--log-level L]
- * [--myid N] [--help]; "--flag=value" works too. Returns 0,
- * CONFIG_ARGS_HELP, or -errno. */
+ * [--myid N] [--check-config] [--version] [--help]; "--flag=value" works
+ * for the flags that take a value. Returns 0, CONFIG_ARGS_HELP,
+ * CONFIG_ARGS_VERSION, or -errno. */
 int config_parse_args(struct config *cfg, int argc, char **argv, char *err, size_t errlen);
 #define CONFIG_METRICS_DEFAULT "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider"
 #define CONFIG_METRICS_PROMETHEUS                                                                  \

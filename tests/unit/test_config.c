@@ -416,6 +416,36 @@ Test(config, help_wins_over_everything)
 	cr_assert_eq(parse(&c, err, sizeof err, 2, "-h"), CONFIG_ARGS_HELP);
 }
 
+Test(config, version_wins_over_all_but_help)
+{
+	struct config c;
+	char err[256] = "";
+	cr_assert_eq(parse(&c, err, sizeof err, 3, "/nonexistent", "--version"),
+		     CONFIG_ARGS_VERSION);
+	cr_assert_eq(parse(&c, err, sizeof err, 3, "--version", "--help"), CONFIG_ARGS_HELP);
+}
+
+Test(config, check_config_is_a_switch_anywhere)
+{
+	struct config c;
+	char err[256] = "";
+	cr_assert_eq(parse(&c, err, sizeof err, 1), 0);
+	cr_assert_not(c.check_only);
+	/* It takes no value: the port after it stays a flag's. */
+	cr_assert_eq(parse(&c, err, sizeof err, 4, "--check-config", "--port", "2200"), 0, "%s",
+		     err);
+	cr_assert(c.check_only);
+	cr_assert_eq(c.client_port, 2200);
+	cr_assert_eq(parse(&c, err, sizeof err, 4, "--port", "2201", "--check-config"), 0, "%s",
+		     err);
+	cr_assert(c.check_only);
+	cr_assert_eq(c.client_port, 2201);
+	/* The file after it is still the config file, and must exist. */
+	cr_assert_eq(parse(&c, err, sizeof err, 3, "--check-config", "/nonexistent/zoo.cfg"),
+		     -ENOENT);
+	cr_assert(strstr(err, "/nonexistent/zoo.cfg"), "%s", err);
+}
+
 Test(config, bad_command_lines)
 {
 	struct config c;
