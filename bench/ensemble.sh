@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Throughput through the followers of a 3-server ensemble: Apache ZooKeeper
-# 3.8 (QuorumPeerMain) first, then Ringkeeper, from the same zoo.cfg files,
-# one ensemble at a time on this machine, with ringkeeper-bench's sessions
-# spread over the two followers. See bench/README.md, "ensemble.sh".
+# Throughput through the followers of an ensemble (3 servers by default;
+# --servers 1 is a standalone server): Apache ZooKeeper 3.8 (QuorumPeerMain)
+# first, then Ringkeeper, from the same zoo.cfg files, one ensemble at a
+# time on this machine, with ringkeeper-bench's sessions spread over the
+# followers. See bench/README.md, "ensemble.sh".
 #
 # Exit status: 0 when every run completed (whatever the figures); 1 when an
 # ensemble did not form, a server died, or ringkeeper-bench failed; 2 bad
@@ -29,13 +30,18 @@ START_WAIT_S=90  # the ensemble must elect a leader within this
 STOP_WAIT_S=10   # SIGTERM, then SIGKILL after this
 RATIOS=(1.0 0.9 0.0)
 TARGETS=(zookeeper ringkeeper)
+SERVERS=3
+NAME= # output files' base name; ensemble-<stamp> by default
 
 usage() {
 	cat <<EOF
-usage: bench/ensemble.sh [--quick] [--duration S] [--warmup S] [--sessions N]
-                         [--inflight N] [--threads N] [--target T]
-                         [--build DIR] [--out DIR]
+usage: bench/ensemble.sh [--quick] [--servers N] [--ratios R,R,...] [--duration S]
+                         [--warmup S] [--sessions N] [--inflight N] [--threads N]
+                         [--target T] [--build DIR] [--out DIR] [--name BASE]
   --quick        1 s warmup + 3 s measured per workload, for a smoke check
+  --servers N    ensemble size, 1 to 7 (default $SERVERS); 1 runs standalone, the
+                 load then on that server
+  --ratios LIST  read ratios to run, comma-separated (default ${RATIOS[*]})
   --duration S   measured seconds per workload (default $DURATION)
   --warmup S     unmeasured seconds before each (default $WARMUP)
   --sessions N   client sessions, half on each follower (default $SESSIONS)
@@ -44,6 +50,7 @@ usage: bench/ensemble.sh [--quick] [--duration S] [--warmup S] [--sessions N]
   --target T     zookeeper, ringkeeper or both (default both)
   --build DIR    where bin/ringkeeper and bin/ringkeeper-bench are (default build)
   --out DIR      where the table, CSV and plot go (default build/bench-results)
+  --name BASE    their base name (default ensemble-<stamp>)
 Environment: JAVA, ZK_JAR, ZK_CONF_DIR, SLF4J_JAR, ZK_HEAP ($ZK_HEAP),
 ZK_LOG_LEVEL ($ZK_LOG_LEVEL), RK_CORES, RK_LOG_LEVEL, TMPDIR, KEEP_WORK=1.
 EOF
@@ -57,6 +64,9 @@ while (($#)); do
 	--sessions) SESSIONS=${2:-}; shift ;;
 	--inflight) INFLIGHT=${2:-}; shift ;;
 	--threads) THREADS=${2:-}; shift ;;
+	--servers) SERVERS=${2:-}; shift ;;
+	--ratios) IFS=', ' read -r -a RATIOS <<<"${2:-}"; shift ;;
+	--name) NAME=${2:-}; shift ;;
 	--target)
 		case ${2:-} in
 		both) TARGETS=(zookeeper ringkeeper) ;;
@@ -72,8 +82,13 @@ while (($#)); do
 	esac
 	shift
 done
-for v in "$DURATION" "$WARMUP" "$SESSIONS" "$INFLIGHT" "$THREADS"; do
+for v in "$DURATION" "$WARMUP" "$SESSIONS" "$INFLIGHT" "$THREADS" "$SERVERS"; do
 	[[ $v =~ ^[0-9]+$ ]] || { echo "ensemble.sh: not a whole number: '$v'" >&2; exit 2; }
+done
+((SERVERS >= 1 && SERVERS <= 7)) || { echo "ensemble.sh: --servers must be 1 to 7" >&2; exit 2; }
+((${#RATIOS[@]} > 0)) || { echo "ensemble.sh: --ratios needs at least one ratio" >&2; exit 2; }
+for r in "${RATIOS[@]}"; do
+	[[ $r =~ ^(0(\.[0-9]+)?|1(\.0*)?)$ ]] || { echo "ensemble.sh: not a read ratio in [0, 1]: '$r'" >&2; exit 2; }
 done
 ((DURATION > 0 && SESSIONS > 0 && INFLIGHT > 0 && THREADS > 0)) ||
 	{ echo "ensemble.sh: --duration, --sessions, --inflight and --threads must be at least 1" >&2; exit 2; }
@@ -121,8 +136,8 @@ run_bench() {
 		((rc == 3)) || return 1 # status 3: completed with error replies; keep the figures
 		rc=1
 	fi
-	[[ -s $CSV_OUT ]] || sed -n 1p "$out" | sed 's/^/server,/' >"$CSV_OUT"
-	sed -n 2p "$out" | sed "s/^/$name,/" >>"$CSV_OUT"
+	[[ -s $CSV_OUT ]] || sed -n 1p "$out" | sed 's/^/server,ensemble_size,/' >"$CSV_OUT"
+	sed -n 2p "$out" | sed "s/^/$name,$SERVERS,/" >>"$CSV_OUT"
 	# ops/s, read p50, read p99, write p50, write p99, errors, by column name.
 	awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
 		NR == 2 { print $c["ops_per_s"], $c["read_p50_us"], $c["read_p99_us"],
@@ -145,13 +160,17 @@ ensemble_died() { # name: 0 (and says which) if a server has exited
 	return 1
 }
 
+ensemble_label() { # "3-server ensemble" or "standalone server"
+	((SERVERS == 1)) && echo "standalone server" || echo "$SERVERS-server ensemble"
+}
+
 # run_target name: start the ensemble, every workload through its
 # followers, RSS and data-dir sizes, stop.
 FAILED=0
 run_target() {
-	local name=$1 ratio i leader followers hosts
-	log "== $name: 3-server ensemble"
-	if ! ens_setup "$WORK/$name" "$name" 3; then
+	local name=$1 ratio i leader followers hosts f
+	log "== $name: $(ensemble_label)"
+	if ! ens_setup "$WORK/$name" "$name" "$SERVERS"; then
 		log "ensemble.sh: no free ports found"
 		FAILED=1
 		return
@@ -163,9 +182,14 @@ run_target() {
 		return
 	fi
 	leader=$ENS_LEADER
-	mapfile -t followers < <(ens_followers)
-	hosts="127.0.0.1:${ENS_PORT[followers[0]]},127.0.0.1:${ENS_PORT[followers[1]]}"
-	log "   leader: server $leader; load on followers ${followers[*]} ($hosts)"
+	mapfile -t followers < <(ens_load_servers)
+	hosts=
+	for f in "${followers[@]}"; do hosts+="${hosts:+,}127.0.0.1:${ENS_PORT[f]}"; done
+	if ((SERVERS == 1)); then
+		log "   load on the server ($hosts)"
+	else
+		log "   leader: server $leader; load on followers ${followers[*]} ($hosts)"
+	fi
 	fourlw "${ENS_PORT[leader]}" srvr | sed -n 's/^Zookeeper version: \([^,]*\).*/\1/p' |
 		sed 's/-[$]{.*//' | head -n 1 >"$WORK/$name.version"
 	: >"$WORK/$name.notes"
@@ -177,7 +201,7 @@ run_target() {
 			FAILED=1
 			break
 		fi
-		if [[ $(ens_mode "$leader") != leader ]]; then
+		if ((SERVERS > 1)) && [[ $(ens_mode "$leader") != leader ]]; then
 			echo "server $leader no longer leads after the read-ratio-$ratio run" \
 				"(modes: $(for ((i = 1; i <= ENS_N; i++)); do printf '%s ' "$(ens_mode "$i")"; done))" \
 				>>"$WORK/$name.notes"
@@ -238,7 +262,8 @@ rss_cell() { # name: "leader 123 MiB, followers 45 / 67 MiB (peak ...)"
 		function mib(k) { return sprintf("%.0f", k / 1024) }
 		$1 == l { lr = mib($2); lh = mib($3); next }
 		{ fr = fr (fr == "" ? "" : " / ") mib($2); fh = fh (fh == "" ? "" : " / ") mib($3) }
-		END { printf "leader %s MiB (peak %s), followers %s MiB (peak %s)", lr, lh, fr, fh }' "$f"
+		END { if (fr == "") printf "%s MiB (peak %s)", lr, lh
+			else printf "leader %s MiB (peak %s), followers %s MiB (peak %s)", lr, lh, fr, fh }' "$f"
 }
 
 report() {
@@ -253,9 +278,11 @@ report() {
 	done
 	echo
 	echo "Load: ringkeeper-bench, $SESSIONS sessions x $INFLIGHT in flight on $THREADS threads," \
-		"connected to the two followers only (half each), $VALUE_SIZE-byte values over $KEYS keys," \
+		"$( ((SERVERS == 1)) && echo "connected to the one server" ||
+			echo "connected to the $((SERVERS - 1)) followers only (round-robin)")," \
+		"$VALUE_SIZE-byte values over $KEYS keys," \
 		"${WARMUP} s warmup + ${DURATION} s measured per workload; ratio = Ringkeeper / ZooKeeper." \
-		"Each ensemble is 3 servers on 127.0.0.1 from the same zoo.cfg (tickTime=2000," \
+		"Each is a $(ensemble_label) on 127.0.0.1 from the same zoo.cfg (tickTime=2000," \
 		"initLimit=10, syncLimit=5, forceSync default), run one after the other; clients and" \
 		"servers share the machine."
 	echo
@@ -297,7 +324,7 @@ plot() {
 	gnuplot <<EOF 2>"$WORK/gnuplot.err" || { log "ensemble.sh: gnuplot failed:"; sed 's/^/  /' "$WORK/gnuplot.err" >&2; return 0; }
 set terminal png size 900,540
 set output "$png"
-set title "3-server ensemble, clients on the followers: $SESSIONS sessions x $INFLIGHT in flight, ${VALUE_SIZE}-byte values"
+set title "$(ensemble_label)$( ((SERVERS > 1)) && echo ", clients on the followers"): $SESSIONS sessions x $INFLIGHT in flight, ${VALUE_SIZE}-byte values"
 set xlabel "reads (% of ops)"
 set ylabel "ops/s"
 set xrange [-5:105]
@@ -314,7 +341,8 @@ EOF
 
 mkdir -p "$OUT_DIR" || exit 2
 STAMP=$(date '+%Y%m%d-%H%M%S')
-CSV_OUT="$OUT_DIR/ensemble-$STAMP.csv"
+NAME=${NAME:-ensemble-$STAMP}
+CSV_OUT="$OUT_DIR/$NAME.csv"
 : >"$CSV_OUT"
 GIT_AT_START=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
 [[ -n $(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null) ]] &&
@@ -326,8 +354,8 @@ for t in "${TARGETS[@]}"; do
 	run_target "$t"
 done
 
-report | tee "$OUT_DIR/ensemble-$STAMP.md"
+report | tee "$OUT_DIR/$NAME.md"
 echo
 echo "CSV: ${CSV_OUT#"$ROOT"/}"
-plot "$OUT_DIR/ensemble-$STAMP.png"
+plot "$OUT_DIR/$NAME.png"
 exit "$FAILED"

@@ -2,9 +2,11 @@
 # Throughput through server failures, the classic ZooKeeper curve: a steady
 # load on a 3-server ensemble (Ringkeeper, or Apache ZooKeeper 3.8 with
 # --target zookeeper) while a follower is SIGKILLed and restarted, then the
-# leader; ops completed per 100 ms, how long writes were unavailable after
-# the leader's SIGKILL, and how long the election took by the servers' logs.
-# See bench/README.md, "failover.sh".
+# leader (--faults leader), or the five failures of ZooKeeper's reliability
+# figure (--faults paper); ops completed per 100 ms, how long throughput
+# took to recover from each failure, how long writes were unavailable, and
+# how long each election took by the servers' logs. See bench/README.md,
+# "failover.sh".
 #
 # Exit status: 0 when the run completed (whatever the figures, goals met or
 # not); 1 when the ensemble did not form, the load failed or a fault could
@@ -20,6 +22,7 @@ ZK_HEAP=${ZK_HEAP:-1g}
 ZK_LOG_LEVEL=${ZK_LOG_LEVEL:-info} # the election lines are INFO
 
 TARGET=ringkeeper
+FAULTS=leader
 DURATION=30
 WARMUP=2
 READ_RATIO=0
@@ -35,17 +38,27 @@ START_WAIT_S=90    # the ensemble must elect a leader within this
 STOP_WAIT_S=10     # SIGTERM, then SIGKILL after this
 GOAL_ELECTION_MS=200
 GOAL_UNAVAILABLE_MS=2000
+RECOVERED_PCT=80   # throughput is back once its 300 ms mean is this share of before
+BASELINE_MS=2000   # "before": the mean over this long before the fault
+NAME=              # output files' base name; failover-<target>-<stamp> by default
 
 usage() {
 	cat <<EOF
-usage: bench/failover.sh [--target ringkeeper|zookeeper] [--quick] [--duration S]
-                         [--read-ratio R] [--sessions N] [--inflight N] [--threads N]
-                         [--rate OPS] [--timeout S] [--build DIR] [--out DIR]
+usage: bench/failover.sh [--target ringkeeper|zookeeper] [--faults leader|paper]
+                         [--quick] [--duration S] [--read-ratio R] [--sessions N]
+                         [--inflight N] [--threads N] [--rate OPS] [--timeout S]
+                         [--build DIR] [--out DIR] [--name BASE]
   --target T      ringkeeper (default) or zookeeper (Apache ZooKeeper 3.8)
+  --faults F      leader (default): SIGKILL a follower, restart it, SIGKILL the
+                  leader, restart it; paper: ZooKeeper's reliability figure, a
+                  follower fails and recovers, another follower fails and
+                  recovers, the leader fails (and is restarted), two followers
+                  fail and recover (the quorum is lost meanwhile), another
+                  leader fails (and is restarted)
   --quick         a 12 s timeline instead of $DURATION s, for a smoke check
-  --duration S    the timeline: faults S/6 apart from S/6 on (SIGKILL a follower,
-                  restart it, SIGKILL the leader, restart it), load until S; a
-                  server slow to serve again after its restart stretches it
+  --duration S    the timeline: with F faults and restarts, one every S/(F+2) s
+                  from S/(F+2) on, load until S; a server slow to serve again
+                  after its restart stretches it
   --read-ratio R  share of getData in the load (default $READ_RATIO: all setData)
   --sessions N    client sessions, round-robin over the 3 servers (default $SESSIONS)
   --inflight N    pipelined requests per session (default $INFLIGHT)
@@ -55,6 +68,7 @@ usage: bench/failover.sh [--target ringkeeper|zookeeper] [--quick] [--duration S
                   (default $BENCH_TIMEOUT)
   --build DIR     where bin/ringkeeper and bin/ringkeeper-bench are (default build)
   --out DIR       where the report, CSV and plot go (default build/bench-results)
+  --name BASE     their base name (default failover-<target>-<stamp>)
 Environment: JAVA, ZK_JAR, ZK_CONF_DIR, SLF4J_JAR, ZK_HEAP ($ZK_HEAP),
 RK_CORES, RK_LOG_LEVEL, TMPDIR, KEEP_WORK=1 (keep the servers' logs and data).
 EOF
@@ -69,6 +83,14 @@ while (($#)); do
 		esac
 		shift
 		;;
+	--faults)
+		case ${2:-} in
+		leader | paper) FAULTS=$2 ;;
+		*) usage >&2; exit 2 ;;
+		esac
+		shift
+		;;
+	--name) NAME=${2:-}; shift ;;
 	--quick) DURATION=12 ;;
 	--duration) DURATION=${2:-}; shift ;;
 	--read-ratio) READ_RATIO=${2:-}; shift ;;
@@ -123,20 +145,39 @@ utc_ms() { # unix ms -> "2024-01-02 03:04:05.678" (UTC, as the servers log)
 
 # ---- the faults ------------------------------------------------------------
 
-# Events, by number 1..4: EV_WHAT, EV_SERVER, EV_MS (unix ms when done);
-# they happen in this order, each only once the one before it has.
-EV_WHAT=([1]="SIGKILL follower" [2]="restart follower" [3]="SIGKILL leader" [4]="restart leader")
+# The timeline: one action per event, P apart (P = DURATION / (events + 2)).
+#   kf   SIGKILL a follower (one not killed before, if there is one)
+#   kff  SIGKILL two followers at once (with 3 servers: the quorum is lost)
+#   kl   SIGKILL the leader
+#   r    restart every server killed since the last restart (same data dir)
+# A kill waits until every running server serves again (leader or follower)
+# so that each fault hits a whole ensemble; the load stops 2P after the
+# last event, once all serve again.
+case $FAULTS in
+leader) ACTIONS=(kf r kl r) ;;
+paper) ACTIONS=(kf r kf r kl r kff r kl r) ;;
+esac
+EVENTS=${#ACTIONS[@]}
+
+# Events, by number 1..EVENTS: EV_ACTION, EV_WHAT, EV_SERVER (ids,
+# space-separated), EV_MS (unix ms when done); each happens only once the
+# one before it has.
+EV_ACTION=()
+for ((k = 1; k <= EVENTS; k++)); do EV_ACTION[k]=${ACTIONS[k - 1]}; done
+EV_WHAT=()
 EV_SERVER=()
 EV_MS=()
-REJOIN_MS=() # by event 2 and 4: when the restarted server answered as follower
-GONE_MS=()   # by event 1 and 3: when the killed process had been reaped
-PENDING=     # event whose restarted server has not rejoined yet
+REJOIN_MS=() # by restart event: when every server served again after it
+GONE_MS=()   # by kill event: when the killed processes had been reaped
+PENDING=     # restart event after which not every server serves yet
+DOWN=()      # servers killed and not restarted yet
+KILLED=" "   # servers ever killed, to pick "another" follower
+
+is_kill() { [[ ${EV_ACTION[$1]} == k* ]]; }
 
 poll_rejoin() {
 	[[ -n $PENDING ]] || return 0
-	local m
-	m=$(ens_mode "${EV_SERVER[PENDING]}")
-	if [[ $m == follower || $m == leader ]]; then
+	if ens_all_serving; then
 		REJOIN_MS[PENDING]=$(now_ms)
 		PENDING=
 	fi
@@ -167,61 +208,93 @@ current_leader() {
 	return 1
 }
 
+# pick_followers n: n running followers, those never killed first.
+pick_followers() {
+	local f fresh=() old=()
+	for f in $(ens_followers); do
+		if [[ $KILLED == *" $f "* ]]; then old+=("$f"); else fresh+=("$f"); fi
+	done
+	f=("${fresh[@]}" "${old[@]}")
+	((${#f[@]} >= $1)) || return 1
+	echo "${f[@]:0:$1}"
+}
+
 # fault k: does event k now; 1 if it could not (no follower, no leader).
 fault() {
-	local k=$1 s
-	case $k in
-	1)
-		s=$(ens_followers | head -n 1)
-		[[ -n $s ]] || { log "failover.sh: no follower to kill"; return 1; }
-		EV_MS[k]=$(now_ms)
-		ens_kill "$s"
-		GONE_MS[k]=$(now_ms)
+	local k=$1 s i killed
+	case ${EV_ACTION[k]} in
+	kf | kff)
+		local n=1 what="SIGKILL follower"
+		[[ ${EV_ACTION[k]} == kff ]] && n=2 what="SIGKILL 2 followers"
+		s=$(pick_followers "$n") || { log "failover.sh: not $n follower(s) to kill"; return 1; }
 		;;
-	2 | 4)
-		s=${EV_SERVER[k - 1]}
-		EV_MS[k]=$(now_ms)
-		ens_start "$s"
-		PENDING=$k
-		;;
-	3)
+	kl)
+		local what="SIGKILL leader"
 		s=$(current_leader) || { log "failover.sh: no leader to kill"; return 1; }
-		EV_MS[k]=$(now_ms)
-		ens_kill "$s"
-		GONE_MS[k]=$(now_ms)
+		;;
+	r)
+		local what="restart"
+		s=${DOWN[*]}
 		;;
 	esac
+	EV_MS[k]=$(now_ms)
+	if [[ ${EV_ACTION[k]} == r ]]; then
+		for i in $s; do ens_start "$i"; done
+		DOWN=()
+		PENDING=$k
+	else
+		for i in $s; do ens_kill "$i"; done
+		GONE_MS[k]=$(now_ms)
+		read -r -a killed <<<"$s"
+		DOWN+=("${killed[@]}")
+		for i in $s; do KILLED+="$i "; done
+	fi
+	EV_WHAT[k]=$what
 	EV_SERVER[k]=$s
-	log "   $(printf '%6.2f s' "$(awk -v t="$((EV_MS[k] - T0_MS))" 'BEGIN { print t / 1000 }')"): ${EV_WHAT[k]} (server $s)"
+	log "   $(printf '%6.2f s' "$(awk -v t="$((EV_MS[k] - T0_MS))" 'BEGIN { print t / 1000 }')"): $what (server ${s// /, })"
 	return 0
 }
 
 # ---- the run ---------------------------------------------------------------
 
-# wait_rejoin k: waits (bounded by START_WAIT_S) until the server restarted
-# by event k serves again; 1 if it does not or the load ends first.
+# wait_rejoin: waits (bounded by START_WAIT_S) until every server serves
+# again after the last restart; 1 if they do not or the load ends first.
 wait_rejoin() {
-	local deadline=$((SECONDS + START_WAIT_S))
-	[[ -n $PENDING ]] && log "   waiting for server ${EV_SERVER[$1]} to serve again"
+	local deadline=$((SECONDS + START_WAIT_S)) k=$PENDING
+	[[ -n $PENDING ]] && log "   waiting for every server to serve again"
 	while [[ -n $PENDING ]] && ((SECONDS < deadline)) && bench_alive; do
 		poll_rejoin
 		sleep 0.1
 	done
 	[[ -z $PENDING ]] && return 0
-	log "failover.sh: server ${EV_SERVER[$1]} did not serve again within ${START_WAIT_S} s"
+	log "failover.sh: the servers did not all serve again within ${START_WAIT_S} s after event $k" \
+		"(modes: $(for ((i = 1; i <= ENS_N; i++)); do printf '%s ' "$(ens_mode "$i")"; done))"
 	return 1
+}
+
+# timeline: the events, P apart; 1 if one could not happen.
+timeline() {
+	local k p_ms=$1 at=$((T0_MS + $1))
+	for ((k = 1; k <= EVENTS; k++)); do
+		wait_until "$at" || return 1
+		if is_kill "$k"; then wait_rejoin || return 1; fi
+		fault "$k" || return 1
+		at=$((EV_MS[k] + p_ms))
+	done
+	wait_until $((EV_MS[EVENTS] + 2 * p_ms)) && wait_rejoin
 }
 
 # The load runs until this script stops it (SIGTERM: ringkeeper-bench then
 # ends its measured window and reports), so a server slow to rejoin
-# stretches the timeline instead of cutting the faults short: the leader is
-# only killed once the restarted follower serves again (else there would be
-# no quorum left and the figures would measure the rejoin).
+# stretches the timeline instead of cutting the faults short: a fault only
+# hits once every server serves again (else the figures would measure the
+# rejoin).
 FAILED=0
 run() {
-	local i hosts="" rc deadline p_ms=$((DURATION * 1000 / 6))
-	log "== $TARGET: 3-server ensemble; SIGKILL a follower, restart it, SIGKILL the leader," \
-		"restart it, $((p_ms / 1000)) s apart"
+	local i hosts="" rc deadline p_ms=$((DURATION * 1000 / (EVENTS + 2)))
+	log "== $TARGET: 3-server ensemble; faults ($FAULTS): ${ACTIONS[*]}, one every" \
+		"$(awk -v p="$p_ms" 'BEGIN { printf "%.1f", p / 1000 }') s" \
+		"(kf: SIGKILL a follower, kff: two, kl: the leader, r: restart them)"
 	ens_setup "$WORK/$TARGET" "$TARGET" 3 || { log "failover.sh: no free ports found"; return 1; }
 	for ((i = 1; i <= ENS_N; i++)); do
 		ens_start "$i"
@@ -231,8 +304,11 @@ run() {
 	fourlw "${ENS_PORT[ENS_LEADER]}" srvr | sed -n 's/^Zookeeper version: \([^,]*\).*/\1/p' |
 		sed 's/-[$]{.*//' | head -n 1 >"$WORK/version"
 	log "   leader: server $ENS_LEADER; load on all three ($hosts)"
-	local bound_s=$((DURATION + 3 * START_WAIT_S))
-	timeout -k 10 $((WARMUP + bound_s + 4 * BENCH_TIMEOUT + 120)) \
+	local bound_s=$((DURATION + (EVENTS / 2 + 1) * START_WAIT_S))
+	# --foreground: timeout then passes our SIGTERM to the bench alone; by
+	# default it also signals its process group, and the bench, taking the
+	# second SIGTERM as "kill now", died without its report (status 143).
+	timeout --foreground -k 10 $((WARMUP + bound_s + 4 * BENCH_TIMEOUT + 120)) \
 		"$BENCH_BIN" "$hosts" --reconnect --series "$WORK/series.csv" --series-ms "$SERIES_MS" \
 		--sessions "$SESSIONS" --inflight "$INFLIGHT" --threads "$THREADS" \
 		--read-ratio "$READ_RATIO" --value-size "$VALUE_SIZE" --keys "$KEYS" \
@@ -249,13 +325,7 @@ run() {
 		fi
 		sleep 0.05
 	done
-	{
-		wait_until $((T0_MS + p_ms)) && fault 1 &&
-			wait_until $((T0_MS + 2 * p_ms)) && fault 2 &&
-			wait_until $((T0_MS + 3 * p_ms)) && wait_rejoin 2 && fault 3 &&
-			wait_until $((EV_MS[3] + p_ms)) && fault 4 &&
-			wait_until $((EV_MS[4] + 2 * p_ms)) && wait_rejoin 4
-	} || FAILED=1
+	timeline "$p_ms" || FAILED=1
 	bench_alive && kill -TERM "$CHILD_PID"
 	wait "$CHILD_PID"
 	rc=$?
@@ -274,15 +344,21 @@ run() {
 # ---- the figures -------------------------------------------------------------
 
 offset_ms() { echo $(($1 - T0_MS)); } # unix ms -> ms since the load's measured start
+secs() { awk -v t="$1" 'BEGIN { printf "%.2f", t / 1000 }'; } # ms -> "1.23"
 
-# Phases between the faults: mean writes/s, reads/s and errors/s.
+event_label() { # k: "SIGKILL leader (s2)"
+	local s=${EV_SERVER[$1]}
+	echo "${EV_WHAT[$1]} (s${s// /+s})"
+}
+
+# Phases between the events: mean writes/s, reads/s and errors/s.
 phases() {
 	local bounds=(0) names=("all up") k
-	for k in 1 2 3 4; do
+	for ((k = 1; k <= EVENTS; k++)); do
 		[[ -n ${EV_MS[k]:-} ]] || break
 		bounds+=("$(offset_ms "${EV_MS[k]}")")
+		names+=("after $(event_label "$k")")
 	done
-	names+=("follower ${EV_SERVER[1]:-} down" "follower back" "leader ${EV_SERVER[3]:-} down" "old leader back")
 	bounds+=("$MEASURED_MS")
 	echo "| phase | from | to | setData/s | getData/s | errors/s |"
 	echo "|---|---:|---:|---:|---:|---:|"
@@ -295,12 +371,11 @@ phases() {
 	done
 }
 
-# unavailable kill_off restart_off: "gap_ms from_ms to_ms", the longest
-# stretch without a successful setData that ends after the leader's SIGKILL
-# and starts before its restart (the window's end counts if writes never
-# came back); ms since the measured start. Exact to the microsecond when
-# longer than an interval: the series has each interval's first and last
-# successful setData.
+# unavailable from_off to_off: "gap_ms from_ms to_ms", the longest stretch
+# without a successful setData that ends after from_off and starts before
+# to_off (the window's end counts if writes never came back); ms since the
+# measured start. Exact to the microsecond when longer than an interval:
+# the series has each interval's first and last successful setData.
 unavailable() {
 	awk -F, -v kill="$1" -v restart="$2" -v end="$MEASURED_MS" '
 		function gap(a, b) { if (b > kill && a < restart && b - a > best) { best = b - a; from = a; to = b } }
@@ -308,13 +383,72 @@ unavailable() {
 		END { gap(prev, end); printf "%.0f %.0f %.0f\n", best, from, to }' "$WORK/series.csv"
 }
 
-# log_ms pattern: the first line of any server's log matching the
-# extended regex at or after the leader's SIGKILL, as "unix_ms server line".
+# recovery from_off restart_off to_off: "baseline low_pct recovered_ms
+# errors" for a fault at from_off, restarted at restart_off, whose window
+# ends at to_off (the next fault, or the end). Throughput at an instant is
+# the mean of completed ops over the 300 ms centred on it; baseline is the
+# mean over BASELINE_MS before the fault; low_pct the lowest throughput in
+# the window, as a share of the baseline; recovered_ms how long after the
+# fault throughput, having fallen below RECOVERED_PCT% of the baseline
+# before the restart, first came back to it (0: it did not fall below
+# before the restart; "-": it had not come back by to_off); errors
+# completed in the window. A dip the restart causes shows in low_pct and
+# in the plot, not in recovered_ms.
+recovery() {
+	awk -F, -v k="$1" -v r="$2" -v e="$3" -v w="$SERIES_MS" -v pct="$RECOVERED_PCT" -v bl="$BASELINE_MS" '
+		NR > 1 { t[n] = $1; ops[n] = $3 + $4; err[n] = $5; n++ }
+		END {
+			for (i = 0; i < n; i++) if (t[i] >= k - bl && t[i] + w <= k) { b += ops[i]; nb++ }
+			base = nb ? b / nb : 0
+			low = -1; dipped = 0; rec = ""; seen = 0
+			for (i = 0; i < n && t[i] < e; i++) {
+				if (t[i] + w <= k) continue
+				errs += err[i]
+				if (i < 1 || i + 1 >= n) continue
+				seen = 1
+				a = (ops[i - 1] + ops[i] + ops[i + 1]) / 3
+				if (low < 0 || a < low) low = a
+				if (rec != "") continue
+				if (a < base * pct / 100) { if (dipped || t[i] < r) dipped = 1 }
+				else if (dipped) rec = sprintf("%.0f", t[i] + w / 2 - k)
+			}
+			if (base <= 0 || !seen) { printf "0 - - %d\n", errs; exit }
+			if (!dipped) rec = 0
+			else if (rec == "") rec = "-"
+			printf "%.0f %.0f %s %d\n", base * 1000 / w, 100 * low / base, rec, errs
+		}' "$WORK/series.csv"
+}
+
+# recovery_table: one row per fault; also written to $WORK/recovery.csv.
+recovery_table() {
+	local k j to from gap base low rec errs restart
+	echo "| fault | at | ops/s before | lowest | throughput back to ${RECOVERED_PCT}% | writes unavailable | errors |"
+	echo "|---|---:|---:|---:|---:|---:|---:|"
+	echo "event,what,servers,t_ms,baseline_ops_s,lowest_pct,recovered_ms,write_gap_ms,errors" >"$WORK/recovery.csv"
+	for ((k = 1; k <= EVENTS; k++)); do
+		if [[ -z ${EV_MS[k]:-} ]] || ! is_kill "$k"; then continue; fi
+		to=$MEASURED_MS
+		for ((j = k + 1; j <= EVENTS; j++)); do
+			if [[ -n ${EV_MS[j]:-} ]] && is_kill "$j"; then to=$(offset_ms "${EV_MS[j]}"); break; fi
+		done
+		from=$(offset_ms "${EV_MS[k]}")
+		restart=$to
+		[[ -n ${EV_MS[k + 1]:-} ]] && restart=$(offset_ms "${EV_MS[k + 1]}")
+		read -r base low rec errs < <(recovery "$from" "$restart" "$to")
+		read -r gap _ < <(unavailable "$from" "$to")
+		echo "| $(event_label "$k") | $(secs "$from") s | $base | $low% |" \
+			"$([[ $rec == - ]] && echo "not by the next fault" || echo "$rec ms") | $gap ms | $errs |"
+		echo "$k,${EV_WHAT[k]},${EV_SERVER[k]// /+},$from,$base,$low,${rec/-/},$gap,$errs" >>"$WORK/recovery.csv"
+	done
+}
+
+# log_ms since_ms pattern: the first line of any server's log matching the
+# extended regex at or after since_ms, as "unix_ms server line".
 log_ms() {
 	local since i line
-	since=$(utc_ms "${EV_MS[3]}")
+	since=$(utc_ms "$1")
 	for ((i = 1; i <= ENS_N; i++)); do
-		grep -E "$1" "$ENS_DIR/s$i/server.log" 2>/dev/null |
+		grep -E "$2" "$ENS_DIR/s$i/server.log" 2>/dev/null |
 			awk -v s="$since" -v i="$i" 'substr($0, 1, 23) >= s { print substr($0, 1, 23) "\t" i "\t" $0; exit }'
 	done | sort | head -n 1 | {
 		IFS=$'\t' read -r ts i line || exit 0
@@ -343,52 +477,24 @@ vs_goal() { # ms goal_ms: "  (goal: under G ms: met|not met)"
 	awk -v v="$1" -v g="$2" 'BEGIN { printf "   (goal: at most %d ms: %s)", g, (v <= g ? "met" : "NOT met") }'
 }
 
-report() {
-	local kill_off restart_off gap from to noticed elected serving n_ms e_ms s_ms k
-	echo "### $TARGET: throughput through server failures"
-	echo
-	echo "Load: ringkeeper-bench --reconnect, $SESSIONS sessions x $INFLIGHT in flight on $THREADS threads" \
-		"over all 3 servers, $(awk -v r="$READ_RATIO" 'BEGIN { printf "%.0f%% getData, %.0f%% setData", r * 100, (1 - r) * 100 }')," \
-		"$VALUE_SIZE-byte values over $KEYS keys, ${RATE:+open loop at $RATE ops/s, }${WARMUP} s warmup +" \
-		"$(awk -v t="$MEASURED_MS" 'BEGIN { printf "%.1f", t / 1000 }') s measured; a session whose connection fails counts its requests as errors" \
-		"(CONNECTIONLOSS) and opens a new session on the next server; a request unanswered for" \
-		"$BENCH_TIMEOUT s counts as a failed connection."
-	echo
-	echo "Faults (s since the measured start):"
-	for k in 1 2 3 4; do
-		[[ -n ${EV_MS[k]:-} ]] || continue
-		printf -- '- %6.2f s: %s, server %s' "$(awk -v t="$(offset_ms "${EV_MS[k]}")" 'BEGIN { print t / 1000 }')" \
-			"${EV_WHAT[k]}" "${EV_SERVER[k]}"
-		if [[ -n ${GONE_MS[k]:-} ]]; then
-			printf '; the process was gone (reaped) %d ms later' $((GONE_MS[k] - EV_MS[k]))
-		elif [[ -n ${REJOIN_MS[k]:-} ]]; then
-			printf '; serving again (srvr answers with a Mode) %.2f s later' \
-				"$(awk -v t="$((REJOIN_MS[k] - EV_MS[k]))" 'BEGIN { print t / 1000 }')"
-		elif ((k == 2 || k == 4)); then
-			printf '; not serving again by the end of the run'
-		fi
-		echo
-	done
-	echo
-	phases
-	echo
-	if [[ -z ${EV_MS[3]:-} ]]; then
-		echo "The leader was not killed; no unavailability figures."
-		return
-	fi
-	kill_off=$(offset_ms "${EV_MS[3]}")
-	restart_off=$(offset_ms "${EV_MS[4]:-$((T0_MS + MEASURED_MS))}")
+# leader_kill k: writes unavailable and the election by the logs, after
+# the leader's SIGKILL at event k (restarted at the next event, if any).
+leader_kill() {
+	local k=$1 i kill_off restart_off gap from to noticed elected serving n_ms e_ms s_ms=
+	kill_off=$(offset_ms "${EV_MS[k]}")
+	restart_off=$(offset_ms "${EV_MS[k + 1]:-$((T0_MS + MEASURED_MS))}")
 	read -r gap from to < <(unavailable "$kill_off" "$restart_off")
-	echo "After the SIGKILL of the leader (server ${EV_SERVER[3]}, at $(awk -v t="$kill_off" 'BEGIN { printf "%.3f", t / 1000 }') s):"
+	echo "After the SIGKILL of the leader (server ${EV_SERVER[k]}, at $(awk -v t="$kill_off" 'BEGIN { printf "%.3f", t / 1000 }') s):"
 	echo
 	echo "- writes unavailable for **$gap ms**: the longest stretch without a successful setData," \
 		"from $((from - kill_off)) to $((to - kill_off)) ms after the SIGKILL$(vs_goal "$gap" "$GOAL_UNAVAILABLE_MS")"
-	noticed=$(log_ms "$RE_NOTICED")
-	elected=$(log_ms "$RE_ELECTED")
-	serving=$(log_ms "$RE_SERVING")
+	echo "$k $gap" >>"$WORK/leader_kills"
+	noticed=$(log_ms "${EV_MS[k]}" "$RE_NOTICED")
+	elected=$(log_ms "${EV_MS[k]}" "$RE_ELECTED")
+	serving=$(log_ms "${EV_MS[k]}" "$RE_SERVING")
 	if [[ -n $noticed ]]; then
 		n_ms=${noticed%% *}
-		echo "- loss of the leader noticed $((n_ms - EV_MS[3])) ms after the SIGKILL" \
+		echo "- loss of the leader noticed $((n_ms - EV_MS[k])) ms after the SIGKILL" \
 			"(server $(echo "$noticed" | cut -d' ' -f2), \"$(grep -oE "$RE_NOTICED" <<<"$noticed" | head -n 1)\")"
 		if [[ -n $elected ]]; then
 			e_ms=${elected%% *}
@@ -398,29 +504,73 @@ report() {
 		if [[ -n $serving ]]; then
 			s_ms=${serving%% *}
 			echo "- and serving clients $((s_ms - n_ms)) ms after the loss was noticed" \
-				"($((s_ms - EV_MS[3])) ms after the SIGKILL; \"$RE_SERVING\")$(vs_goal $((s_ms - n_ms)) "$GOAL_ELECTION_MS")"
+				"($((s_ms - EV_MS[k])) ms after the SIGKILL; \"$RE_SERVING\")$(vs_goal $((s_ms - n_ms)) "$GOAL_ELECTION_MS")"
 		fi
 	else
 		echo "- no \"$RE_NOTICED\" line in the logs after the SIGKILL: no election figures"
 	fi
 	echo
-	echo "The servers' log lines around it (UTC; SIGKILL at $(utc_ms "${EV_MS[3]}")):"
+	echo "The servers' log lines around it (UTC; SIGKILL at $(utc_ms "${EV_MS[k]}")):"
 	echo
 	echo '```'
-	for ((k = 1; k <= ENS_N; k++)); do
-		grep -E "$RE_EXCERPT" "$ENS_DIR/s$k/server.log" 2>/dev/null |
-			awk -v a="$(utc_ms "$((EV_MS[3] - 1000))")" -v b="$(utc_ms "$((${s_ms:-${EV_MS[3]}} + 1000))")" -v i="$k" \
+	for ((i = 1; i <= ENS_N; i++)); do
+		grep -E "$RE_EXCERPT" "$ENS_DIR/s$i/server.log" 2>/dev/null |
+			awk -v a="$(utc_ms "$((EV_MS[k] - 1000))")" -v b="$(utc_ms "$((${s_ms:-${EV_MS[k]}} + 1000))")" -v i="$i" \
 				'{ t = substr($0, 1, 23) } t >= a && t <= b { print t " s" i " " substr($0, 25) }'
 	done | sort | sed 's/\[QuorumPeer\[myid=[0-9]*\][^]]*\] //; s/org\.apache\.zookeeper\.server\.quorum\.//' |
 		cut -c 1-200 | head -n 40
 	echo '```'
+	echo
+}
+
+report() {
+	local k
+	echo "### $TARGET: throughput through server failures"
+	echo
+	echo "Load: ringkeeper-bench --reconnect, $SESSIONS sessions x $INFLIGHT in flight on $THREADS threads" \
+		"over all 3 servers, $(awk -v r="$READ_RATIO" 'BEGIN { printf "%.0f%% getData, %.0f%% setData", r * 100, (1 - r) * 100 }')," \
+		"$VALUE_SIZE-byte values over $KEYS keys, ${RATE:+open loop at $RATE ops/s, }${WARMUP} s warmup +" \
+		"$(awk -v t="$MEASURED_MS" 'BEGIN { printf "%.1f", t / 1000 }') s measured; a session whose connection fails counts its requests as errors" \
+		"(CONNECTIONLOSS) and opens a new session on the next server; a request unanswered for" \
+		"$BENCH_TIMEOUT s counts as a failed connection."
+	echo
+	echo "Events (s since the measured start):"
+	for ((k = 1; k <= EVENTS; k++)); do
+		[[ -n ${EV_MS[k]:-} ]] || continue
+		printf -- '- %6.2f s: %s' "$(secs "$(offset_ms "${EV_MS[k]}")")" "$(event_label "$k")"
+		if [[ -n ${GONE_MS[k]:-} ]]; then
+			printf '; the process was gone (reaped) %d ms later' $((GONE_MS[k] - EV_MS[k]))
+		elif [[ -n ${REJOIN_MS[k]:-} ]]; then
+			printf '; every server served again (srvr answers leader or follower) %s s later' \
+				"$(secs $((REJOIN_MS[k] - EV_MS[k])))"
+		elif [[ ${EV_ACTION[k]} == r ]]; then
+			printf '; not every server served again by the end of the run'
+		fi
+		echo
+	done
+	echo
+	phases
+	echo
+	echo "Recovery from each fault: throughput at an instant is the mean of completed ops over the" \
+		"300 ms centred on it; \"back\" when, having fallen below ${RECOVERED_PCT}% of its mean over the" \
+		"$((BASELINE_MS / 1000)) s before the fault (before the restart), it first reaches that again (0 ms: it" \
+		"did not fall below); lowest: the lowest throughput until the next fault (a restart's dip included); writes" \
+		"unavailable: the longest stretch without a successful setData in that window."
+	echo
+	recovery_table
+	echo
+	: >"$WORK/leader_kills"
+	for ((k = 1; k <= EVENTS; k++)); do
+		[[ -n ${EV_MS[k]:-} && ${EV_ACTION[k]} == kl ]] && leader_kill "$k"
+	done
+	[[ -s $WORK/leader_kills ]] || echo "The leader was not killed; no election figures."
 }
 
 # series_text: the time series, one line per interval, with a bar.
 series_text() {
 	local marks="" k
-	for k in 1 2 3 4; do
-		[[ -n ${EV_MS[k]:-} ]] && marks+="$(offset_ms "${EV_MS[k]}"):${EV_WHAT[k]} ${EV_SERVER[k]};"
+	for ((k = 1; k <= EVENTS; k++)); do
+		[[ -n ${EV_MS[k]:-} ]] && marks+="$(offset_ms "${EV_MS[k]}"):$(event_label "$k");"
 	done
 	echo "    t (s)  setData/s  getData/s  errors"
 	awk -F, -v w="$SERIES_MS" -v marks="$marks" '
@@ -437,24 +587,24 @@ series_text() {
 		}' "$WORK/series.csv"
 }
 
-# plot png: ops/s over time with the faults marked.
+# plot png: ops/s over time with the events marked.
 plot() {
 	local png=$1 k x arrows="" curves
 	if ! command -v gnuplot >/dev/null; then
 		log "failover.sh: no gnuplot (apt-get install gnuplot-nox); no plot"
 		return 0
 	fi
-	for k in 1 2 3 4; do
+	for ((k = 1; k <= EVENTS; k++)); do
 		[[ -n ${EV_MS[k]:-} ]] || continue
 		x=$(awk -v t="$(offset_ms "${EV_MS[k]}")" 'BEGIN { print t / 1000 }')
 		arrows+="set arrow from $x, graph 0 to $x, graph 1 nohead dt 2 lc rgb 'gray40'"$'\n'
-		arrows+="set label '${EV_WHAT[k]} (s${EV_SERVER[k]})' at $x, graph 0.97 rotate by 90 right offset -0.8,0 font ',9'"$'\n'
+		arrows+="set label '$(event_label "$k")' at $x, graph 0.97 rotate by 90 right offset -0.8,0 font ',9'"$'\n'
 	done
 	local data="'$WORK/series.csv' every ::1 using (\$1/1000)" scale="*1000/$SERIES_MS"
 	curves="plot $data:(\$4$scale) with lines lw 2 title 'setData'"
 	[[ $READ_RATIO =~ ^0(\.0*)?$ ]] || curves+=", $data:(\$3$scale) with lines lw 2 title 'getData'"
 	curves+=", $data:5 axes x1y2 with impulses lw 2 lc rgb 'red' title 'errors (right axis)'"
-	gnuplot <<EOF 2>"$WORK/gnuplot.err" || { log "failover.sh: gnuplot failed:"; sed 's/^/  /' "$WORK/gnuplot.err" >&2; return 0; }
+	gnuplot <<GP 2>"$WORK/gnuplot.err" || { log "failover.sh: gnuplot failed:"; sed 's/^/  /' "$WORK/gnuplot.err" >&2; return 0; }
 set terminal png size 1000,540
 set output "$png"
 set datafile separator ","
@@ -470,7 +620,7 @@ set y2range [0:*]
 set y2tics
 set ytics nomirror
 $curves
-EOF
+GP
 	echo "Plot: ${png#"$ROOT"/}"
 }
 
@@ -478,7 +628,7 @@ EOF
 
 mkdir -p "$OUT_DIR" || exit 2
 STAMP=$(date '+%Y%m%d-%H%M%S')
-BASE="$OUT_DIR/failover-$TARGET-$STAMP"
+BASE="$OUT_DIR/${NAME:-failover-$TARGET-$STAMP}"
 GIT_AT_START=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
 [[ -n $(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null) ]] &&
 	GIT_AT_START+=" (+ uncommitted changes)"
@@ -510,17 +660,19 @@ echo
 			"${RK_CORES:+--cores $RK_CORES, }binary built $(date -r "$RK_BIN" '+%Y-%m-%d %H:%M')"
 	fi
 	echo "- zoo.cfg: tickTime=2000, initLimit=10, syncLimit=5, defaults otherwise; servers and load on 127.0.0.1"
-	echo "- Machine: $(nproc) CPUs, $(uname -sr); other processes kept $(others_busy) of the CPUs busy during the run"
+	echo "- Machine: $(machine_line "$WORK"); other processes kept $(others_busy) of the CPUs busy during the run"
 } | tee "$BASE.md"
 cp "$WORK/series.csv" "$BASE.csv"
+cp "$WORK/recovery.csv" "$BASE-recovery.csv"
 {
 	echo "t_ms,unix_ms,event,server"
-	for k in 1 2 3 4; do
-		[[ -n ${EV_MS[k]:-} ]] && echo "$(offset_ms "${EV_MS[k]}"),${EV_MS[k]},${EV_WHAT[k]},${EV_SERVER[k]}"
+	for ((k = 1; k <= EVENTS; k++)); do
+		[[ -n ${EV_MS[k]:-} ]] && echo "$(offset_ms "${EV_MS[k]}"),${EV_MS[k]},${EV_WHAT[k]},${EV_SERVER[k]// /+}"
 	done
 } >"$BASE-events.csv"
 cp "$WORK/bench.err" "$BASE-client.log"
 echo
-echo "CSV: ${BASE#"$ROOT"/}.csv (series), ${BASE#"$ROOT"/}-events.csv; client log ${BASE#"$ROOT"/}-client.log"
+echo "CSV: ${BASE#"$ROOT"/}.csv (series), ${BASE#"$ROOT"/}-events.csv, ${BASE#"$ROOT"/}-recovery.csv;" \
+	"client log ${BASE#"$ROOT"/}-client.log"
 plot "$BASE.png"
 exit "$FAILED"

@@ -187,8 +187,10 @@ ens_mode() { # i: leader, follower, ... from srvr, or nothing
 }
 
 # ens_wait_quorum timeout_s: 0 once exactly one running server leads and
-# every other running one follows; ENS_LEADER is the leader's id then.
-# 1 on timeout or when a server has exited (its log's tail is printed).
+# every other running one follows (a 1-server "ensemble" runs standalone,
+# as both servers do with one server.N line: it counts as the leader);
+# ENS_LEADER is the leader's id then. 1 on timeout or when a server has
+# exited (its log's tail is printed).
 ens_wait_quorum() {
 	local deadline=$((SECONDS + $1)) i m leaders followers running
 	while ((SECONDS < deadline)); do
@@ -204,7 +206,7 @@ ens_wait_quorum() {
 			fi
 			running=$((running + 1))
 			m=$(ens_mode "$i")
-			[[ $m == leader ]] && leaders+=("$i")
+			[[ $m == leader || ($m == standalone && ENS_N -eq 1) ]] && leaders+=("$i")
 			[[ $m == follower ]] && followers=$((followers + 1))
 		done
 		if ((${#leaders[@]} == 1 && followers == running - 1)); then
@@ -228,6 +230,28 @@ ens_followers() { # the ids of the running servers that answer "follower"
 	done
 }
 
+# ens_load_servers: where clients go, as ZooKeeper's benchmark puts them:
+# the followers (none on the leader), or the one server of a standalone.
+ens_load_servers() {
+	if ((ENS_N == 1)); then echo 1; else ens_followers; fi
+}
+
+# ens_all_serving: 0 when every running server answers leader or follower
+# (standalone for a single server) and one of them leads.
+ens_all_serving() {
+	local i m leader=0
+	for ((i = 1; i <= ENS_N; i++)); do
+		[[ -n ${ENS_PIDS[i]:-} ]] || continue
+		m=$(ens_mode "$i")
+		case $m in
+		leader | standalone) leader=1 ;;
+		follower) ;;
+		*) return 1 ;;
+		esac
+	done
+	((leader))
+}
+
 ens_kill() { # i: SIGKILL server i, as a crash
 	[[ -n ${ENS_PIDS[$1]:-} ]] || return 0
 	kill -KILL "${ENS_PIDS[$1]}" 2>/dev/null
@@ -247,4 +271,33 @@ ens_stop_all() {
 		ENS_PIDS[i]=
 	done
 	return 0
+}
+
+# ---- the machine, for every report -------------------------------------------
+
+# machine_line dir: "2 CPUs (AMD EPYC), 24 GiB RAM, Linux 6.1; disk /dev/vda
+# ext4, virtio, ..." for the disk that holds dir.
+machine_line() {
+	local dev fs disk rot=""
+	read -r dev fs < <(df -T "$1" 2>/dev/null | awk 'NR == 2 { print $1, $2 }')
+	disk=${dev#/dev/}
+	disk=${disk%%[0-9]*}
+	[[ -r /sys/block/$disk/queue/rotational ]] &&
+		rot=", the kernel flags it $([[ $(cat "/sys/block/$disk/queue/rotational") == 1 ]] || echo non-)rotational"
+	[[ $disk == vd* ]] && rot=", virtio$rot"
+	printf '%s CPUs (%s), %s, %s %s; disk %s %s%s\n' "$(nproc)" \
+		"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" \
+		"$(awk '/^MemTotal:/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo)" \
+		"$(uname -s)" "$(uname -r)" "${dev:-?}" "${fs:-?}" "$rot"
+}
+
+# sync_write_ms dir: the median time of a 4 KiB O_DSYNC write (dd) in dir,
+# in ms: what a durable txn-log append costs on this disk at best.
+sync_write_ms() {
+	local f="$1/.sync-probe.$$" i
+	for i in 1 2 3; do
+		dd if=/dev/zero of="$f" bs=4k count=200 oflag=dsync 2>&1 |
+			awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "s,") printf "%.3f\n", $(i - 1) * 1000 / 200 }'
+	done | sort -n | sed -n 2p
+	rm -f "$f"
 }
