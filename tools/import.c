@@ -55,6 +55,7 @@ struct report {
 	int system_added;
 	uint64_t znodes, ephemerals;
 	size_t sessions;
+	int64_t zxid; /* imported */
 	char out_path[PATH_MAX];
 	uint32_t accepted_epoch, current_epoch;
 	char moved[2][PATH_MAX];
@@ -417,22 +418,30 @@ static int write_epochs(const struct opts *o, int64_t zxid, struct report *r)
 	return rc ? rc : epoch_write(o->our_dir, EPOCH_CURRENT, r->current_epoch);
 }
 
-static enum verdict write_ours(const struct opts *o, const struct zktree *zt, struct report *r)
+/* Takes *ztp: ZooKeeper's tree goes as soon as ours is built, so a large
+ * import holds two trees at most (ours and the read-back check's). */
+static enum verdict write_ours(const struct opts *o, struct zktree **ztp, struct report *r)
 {
+	struct zktree *zt = *ztp;
 	struct tree *t = tree_create();
 	struct session_list sl = {.v = calloc(zktree_session_count(zt) + 1, sizeof *sl.v)};
 	int rc = t && sl.v ? restore_nodes(zt, t, r) : -ENOMEM;
+	r->zxid = zktree_zxid(zt);
 	if (!rc) {
 		zktree_foreach_session(zt, add_session, &sl);
 		r->sessions = sl.n;
-		tree_set_zxid(t, zktree_zxid(zt));
+	}
+	zktree_destroy(zt);
+	*ztp = NULL;
+	if (!rc) {
+		tree_set_zxid(t, r->zxid);
 		tree_publish(t);
 		char dir[PATH_MAX];
 		path_fmt(dir, sizeof dir, "%s/snapshots", o->our_dir);
 		rc = write_snapshot(dir, tree_acquire(t), &sl, r);
 	}
 	if (!rc)
-		rc = write_epochs(o, zktree_zxid(zt), r);
+		rc = write_epochs(o, r->zxid, r);
 	free(sl.v);
 	tree_destroy(t);
 	if (rc == -EINVAL)
@@ -456,10 +465,9 @@ static void print_logs(const struct zk_listing *l, const struct report *r)
 			printf("  txn log    %s\n", l->logs[i].path);
 }
 
-static void print_summary(const struct zk_listing *l, const struct zktree *t,
-			  const struct report *r)
+static void print_summary(const struct zk_listing *l, const struct report *r)
 {
-	int64_t zxid = zktree_zxid(t);
+	int64_t zxid = r->zxid;
 	printf("ringkeeper-import: imported zxid 0x%" PRIx64 " (epoch %u, counter %u)\n",
 	       (uint64_t)zxid, (unsigned)((uint64_t)zxid >> 32), (unsigned)(zxid & 0xffffffff));
 	printf("  snapshot   %s (zxid 0x%" PRIx64 ")%s\n", r->snap->path, (uint64_t)r->snap->zxid,
@@ -548,8 +556,8 @@ static enum verdict run(const struct opts *o)
 		v = VERDICT_UNUSABLE;
 		goto out;
 	}
-	if ((v = write_ours(o, t, r)) == VERDICT_OK)
-		print_summary(&l, t, r);
+	if ((v = write_ours(o, &t, r)) == VERDICT_OK)
+		print_summary(&l, r);
 out:
 	zktree_destroy(t);
 	zkfiles_listing_free(&l);
