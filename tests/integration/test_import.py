@@ -23,6 +23,11 @@ tree from the imported data.
   snapshot the import is refused naming the file and an offset; a torn last
   record is a torn tail (imported up to the record before); and an
   OUR_DATA_DIR holding Ringkeeper data is refused unless --force.
+- FuzzySnapshotImportTest: four clients write concurrently (creates,
+  sequential and ephemeral nodes, sets, deletes, multis, sessions that come
+  and go) while ZooKeeper snapshots every few txns, so its snapshots are
+  fuzzy; then SIGKILL. ZooKeeper restarted on a copy of the files is the
+  truth for what they hold: Ringkeeper on the import serves the same tree.
 - EnsembleImportTest: the rolling path of docs/import.md on a 3-server
   ensemble: ZooKeeper's QuorumPeerMain builds the tree, every server stops,
   each imports its own dataDir in place (all at the same zxid, or again from
@@ -44,6 +49,8 @@ import signal
 import struct
 import subprocess
 import tempfile
+import threading
+import time
 import unittest
 
 import zkwire
@@ -154,6 +161,12 @@ def without_config_mtime(tree):
     return tree
 
 
+def copy_tree(src, dst):
+    """cp -a of a ZooKeeper directory: its logs are sparse 64 MiB files,
+    which shutil.copytree would write out in full."""
+    subprocess.run(["cp", "-a", "--sparse=always", src, dst], check=True)
+
+
 def run_import(*args):
     p = subprocess.run([IMPORT, *args], capture_output=True, text=True, timeout=120)
     return p.returncode, p.stdout, p.stderr
@@ -243,7 +256,7 @@ class LiveSessionImportTest(ImportCase):
                                 glob.glob(os.path.join(zk.data_dir, "version-2", "snapshot.*"))),
                          ["snapshot.0"])
         copy = self.server(target="zookeeper")
-        shutil.copytree(os.path.join(zk.data_dir, "version-2"),
+        copy_tree(os.path.join(zk.data_dir, "version-2"),
                         os.path.join(copy.data_dir, "version-2"))
 
         rc, out, err = run_import(zk.data_dir, zk.data_dir)
@@ -305,8 +318,8 @@ class SnapshotAndLogImportTest(ImportCase):
         top = tempfile.mkdtemp(prefix="rk-import-")
         self.addCleanup(shutil.rmtree, top, True)
         data, logs = os.path.join(top, "data"), os.path.join(top, "datalog")
-        shutil.copytree(self.zk.data_dir, data)
-        shutil.copytree(self.zk_log_dir, logs)
+        copy_tree(self.zk.data_dir, data)
+        copy_tree(self.zk_log_dir, logs)
         return data, logs
 
     def snaps(self, data):
@@ -417,6 +430,75 @@ class SnapshotAndLogImportTest(ImportCase):
         self.assertEqual(rc, 0, err)
         self.assertEqual(len(glob.glob(os.path.join(our, "snapshots.before-import-*"))), 1)
         self.assertEqual(len(glob.glob(os.path.join(our, "snapshots", "snapshot.*"))), 1)
+
+
+def churn(hosts, me, seconds, errors, live):
+    """One writer of the fuzzy test: a mix of every txn type under /load/<me>;
+    sessions it leaves open go to live."""
+    import random
+    from kazoo.exceptions import KazooException
+    rnd = random.Random(me)
+    base = "/load/%d" % me
+    try:
+        zk = kazoo(hosts)
+        zk.ensure_path(base)
+        made, end = [], time.monotonic() + seconds
+        while time.monotonic() < end:
+            k = rnd.random()
+            try:
+                if k < 0.35 or len(made) < 3:
+                    made.append(zk.create(base + "/n-", b"x" * rnd.randrange(64),
+                                          sequence=True))
+                elif k < 0.6:
+                    zk.set(rnd.choice(made), bytes(rnd.randrange(256) for _ in range(8)))
+                elif k < 0.75:
+                    zk.delete(made.pop(rnd.randrange(len(made))))
+                elif k < 0.85:
+                    t = zk.transaction()
+                    t.create(base + "/m-", b"m", sequence=True)
+                    t.set_data(rnd.choice(made), b"in a multi")
+                    t.commit()
+                elif k < 0.95:
+                    e = kazoo(hosts)
+                    e.create(base + "/e-", b"e", ephemeral=True, sequence=True)
+                    if rnd.random() < 0.5:
+                        close_quietly(e)  # closeSession takes it
+                    else:
+                        live.append(e)
+                else:
+                    zk.create(base + "/n-", b"", ephemeral=True, sequence=True)
+            except KazooException:
+                pass
+    except Exception as e:  # noqa: BLE001 (reported by the test)
+        errors.append("writer %d: %r" % (me, e))
+
+
+class FuzzySnapshotImportTest(ImportCase):
+    def test_import_equals_zookeepers_own_recovery(self):
+        zk = self.server(target="zookeeper", extra_cfg=["snapCount=16"])
+        zk.start()
+        errors, live = [], []
+        self.addCleanup(lambda: [close_quietly(c) for c in live])
+        writers = [threading.Thread(target=churn, args=(zk.hosts, i, 4.0, errors, live),
+                                    daemon=True) for i in range(4)]
+        for w in writers:
+            w.start()
+        for w in writers:
+            w.join(30)
+        self.assertEqual(errors, [])
+        zk.stop(kill=True)
+        self.assertGreater(len(glob.glob(os.path.join(zk.data_dir, "version-2",
+                                                      "snapshot.*"))), 3)
+        truth = self.server(target="zookeeper")
+        copy_tree(os.path.join(zk.data_dir, "version-2"),
+                        os.path.join(truth.data_dir, "version-2"))
+        rc, out, err = run_import(zk.data_dir, zk.data_dir)
+        self.assertEqual(rc, 0, err)
+        truth.start()
+        expected = record(truth.hosts)
+        truth.stop()
+        rk = self.start_ringkeeper_on(zk)
+        self.assertSameTree(expected, record(rk.hosts))
 
 
 class EnsembleImportTest(ImportCase):
