@@ -5,7 +5,8 @@ tree from the imported data.
 - LiveSessionImportTest: default snapCount, so everything after ZooKeeper's
   first snapshot is in its txn log. Nested paths, binary, empty and null
   data, a container, digest ACLs and setACL, sequential nodes with deletes
-  (cversion != numChildren), setData (also to null), a multi and a failed
+  (cversion != numChildren), setData (also to null), a quota on /app, a
+  multi and a failed
   multi, deletes that are a parent's last change, ephemerals of a closed
   session (gone with it) and of a live kazoo session.
   ZooKeeper stops with SIGTERM, the import runs in place on its dataDir
@@ -101,6 +102,11 @@ def build_tree(server):
     zk = kazoo(server.hosts, auth_data=[("digest", "alice:secret")])
     try:
         zk.create("/app/config/db", b"primary=db1", makepath=True)
+        # A quota on /app as zkCli's setquota makes it; ZooKeeper keeps the
+        # stats as /app changes, the import recounts them as ZooKeeper does
+        # when it loads.
+        zk.create("/zookeeper/quota/app/zookeeper_limits", b"count=100,bytes=-1", makepath=True)
+        zk.create("/zookeeper/quota/app/zookeeper_stats", b"count=0,bytes=0")
         zk.create("/deep/a/b/c/d/e/f/g", b"leaf", makepath=True)
         zk.create("/app/bin", bytes(range(256)))
         zk.create("/app/empty", b"")
@@ -251,6 +257,9 @@ class LiveSessionImportTest(ImportCase):
         self.assertIsNone(expected["/app/empty"][0])
         self.assertEqual(expected["/txn"][0], b"")
         self.assertEqual(expected["/gone"][4], [])
+        # /app and its 7 descendants; 3 + 2 + 1 bytes of data.
+        self.assertEqual(expected["/zookeeper/quota/app/zookeeper_stats"][0],
+                         b"count=8,bytes=6")
         zk.stop()  # SIGTERM: ZooKeeper's last snapshot is from its start
         self.assertEqual(sorted(os.path.basename(p) for p in
                                 glob.glob(os.path.join(zk.data_dir, "version-2", "snapshot.*"))),

@@ -12,9 +12,9 @@
 #include "core/hamt.h"
 #include "core/jute.h"
 
-#define QUOTA_ROOT  "/zookeeper/quota"
-#define QUOTA_LIMIT "zookeeper_limits"
-#define QUOTA_STATS "zookeeper_stats"
+#define ZK_QUOTA_ROOT  "/zookeeper/quota"
+#define ZK_QUOTA_LIMIT "zookeeper_limits"
+#define ZK_QUOTA_STATS "zookeeper_stats"
 
 struct zkowner {
 	int64_t id;
@@ -738,7 +738,7 @@ static int quota_update(struct zktree *t, const char *real, size_t real_len)
 	if (target)
 		subtree_counts(target, &c);
 	char stats_path[4096];
-	int n = snprintf(stats_path, sizeof stats_path, QUOTA_ROOT "%.*s/" QUOTA_STATS,
+	int n = snprintf(stats_path, sizeof stats_path, ZK_QUOTA_ROOT "%.*s/" ZK_QUOTA_STATS,
 			 (int)real_len, real);
 	if (n < 0 || (size_t)n >= sizeof stats_path)
 		return 0;
@@ -761,9 +761,9 @@ static int quota_update(struct zktree *t, const char *real, size_t real_len)
 static int quota_walk(struct zktree *t, const struct zknode *n)
 {
 	if (n->n_kids == 0) {
-		static const char end[] = "/" QUOTA_LIMIT;
+		static const char end[] = "/" ZK_QUOTA_LIMIT;
 		const char *hit = strstr(n->path, end);
-		size_t root_len = sizeof QUOTA_ROOT - 1;
+		size_t root_len = sizeof ZK_QUOTA_ROOT - 1;
 		size_t plen = n->path_len;
 		if (plen < sizeof end - 1 || strcmp(n->path + plen - (sizeof end - 1), end) != 0)
 			return 0;
@@ -786,7 +786,7 @@ static int quota_walk(struct zktree *t, const struct zknode *n)
 
 int zktree_recount_quotas(struct zktree *t)
 {
-	const struct zknode *q = lookup(t, QUOTA_ROOT, sizeof QUOTA_ROOT - 1);
+	const struct zknode *q = lookup(t, ZK_QUOTA_ROOT, sizeof ZK_QUOTA_ROOT - 1);
 	return q ? quota_walk(t, q) : 0;
 }
 
@@ -835,7 +835,7 @@ int zktree_add_system_nodes(struct zktree *t)
 		const struct acl_list *acl;
 		int32_t aversion;
 	} sys[] = {{"/zookeeper", &acl_open_unsafe, 0},
-		   {QUOTA_ROOT, &acl_open_unsafe, 0},
+		   {ZK_QUOTA_ROOT, &acl_open_unsafe, 0},
 		   {"/zookeeper/config", &acl_read_unsafe, -1}};
 	int added = 0;
 	for (size_t i = 0; i < sizeof sys / sizeof *sys; i++) {
