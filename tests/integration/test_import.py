@@ -4,7 +4,7 @@ tree from the imported data.
 
 - LiveSessionImportTest: default snapCount, so everything after ZooKeeper's
   first snapshot is in its txn log. Nested paths, binary, empty and null
-  data, a container, digest ACLs and setACL, sequential nodes with deletes
+  data, a container, a TTL node, digest ACLs and setACL, sequential nodes with deletes
   (cversion != numChildren), setData (also to null), a quota on /app, a
   multi and a failed
   multi, deletes that are a parent's last change, ephemerals of a closed
@@ -63,7 +63,8 @@ IMPORT = os.environ.get("RK_IMPORT",
                         os.path.join(os.path.dirname(RK_BIN), "ringkeeper-import"))
 SUPER = "super:importtest"
 SUPER_DIGEST = "super:" + base64.b64encode(hashlib.sha1(SUPER.encode()).digest()).decode()
-OP_SET_DATA, OP_CREATE_CONTAINER, CONTAINER = 5, 19, 4
+OP_SET_DATA, OP_CREATE_CONTAINER, OP_CREATE_TTL = 5, 19, 21
+CONTAINER, PERSISTENT_WITH_TTL = 4, 5
 FAST_RETRY = dict(max_tries=-1, delay=0.1, backoff=1, max_delay=0.5)
 
 
@@ -94,8 +95,9 @@ def record(hosts):
         close_quietly(c)
 
 
-def build_tree(server):
-    """The mixed workload; returns the live kazoo client, left connected."""
+def build_tree(server, ttl=False):
+    """The mixed workload; returns the live kazoo client, left connected.
+    ttl: also a TTL node (the servers need extendedTypesEnabled)."""
     from kazoo.security import ACL, Id, make_digest_acl, Permissions
     alice = make_digest_acl("alice", "secret", all=True)
     world_read = ACL(Permissions.READ, Id("world", "anyone"))
@@ -141,6 +143,10 @@ def build_tree(server):
                               zkwire.create_body("/app/box", b"c", CONTAINER))
             assert err == zkwire.ZOK, err
             raw.create("/app/box/item", b"")
+            if ttl:
+                err, _ = raw.call(OP_CREATE_TTL, zkwire.create_body(
+                    "/app/ttl", b"t", PERSISTENT_WITH_TTL) + struct.pack(">q", 3600 * 1000))
+                assert err == zkwire.ZOK, err
             err, _ = raw.call(OP_SET_DATA, zkwire.set_body("/app/empty", None))
             assert err == zkwire.ZOK, err
             raw.close_session()
@@ -246,10 +252,11 @@ class ImportCase(unittest.TestCase):
 class LiveSessionImportTest(ImportCase):
     def test_import_keeps_tree_session_and_sequence(self):
         from kazoo.protocol.states import KazooState
-        zk = self.server(target="zookeeper", extra_cfg=["DigestAuthenticationProvider.superDigest="
-                                                        + SUPER_DIGEST])
+        zk = self.server(target="zookeeper", extra_cfg=[
+            "DigestAuthenticationProvider.superDigest=" + SUPER_DIGEST,
+            "extendedTypesEnabled=true"])
         zk.start()
-        live = build_tree(zk)
+        live = build_tree(zk, ttl=True)
         self.addCleanup(close_quietly, live)
         sid, passwd = live.client_id
         expected = record(zk.hosts)
@@ -257,9 +264,9 @@ class LiveSessionImportTest(ImportCase):
         self.assertIsNone(expected["/app/empty"][0])
         self.assertEqual(expected["/txn"][0], b"")
         self.assertEqual(expected["/gone"][4], [])
-        # /app and its 7 descendants; 3 + 2 + 1 bytes of data.
+        # /app and its 8 descendants; 3 + 2 + 1 + 1 bytes of data.
         self.assertEqual(expected["/zookeeper/quota/app/zookeeper_stats"][0],
-                         b"count=8,bytes=6")
+                         b"count=9,bytes=7")
         zk.stop()  # SIGTERM: ZooKeeper's last snapshot is from its start
         self.assertEqual(sorted(os.path.basename(p) for p in
                                 glob.glob(os.path.join(zk.data_dir, "version-2", "snapshot.*"))),
