@@ -371,14 +371,18 @@ phases() {
 	done
 }
 
-# unavailable from_off to_off: "gap_ms from_ms to_ms", the longest stretch
-# without a successful setData that ends after from_off and starts before
-# to_off (the window's end counts if writes never came back); ms since the
-# measured start. Exact to the microsecond when longer than an interval:
-# the series has each interval's first and last successful setData.
+# unavailable from_off to_off [clip]: "gap_ms from_ms to_ms", the longest
+# stretch without a successful setData that ends after from_off and starts
+# before to_off (the window's end counts if writes never came back); ms
+# since the measured start; with clip, only its part within the window
+# counts (so a stretch that starts just before the next fault is that
+# fault's). Exact to the microsecond when longer than an interval: the
+# series has each interval's first and last successful setData.
 unavailable() {
-	awk -F, -v kill="$1" -v restart="$2" -v end="$MEASURED_MS" '
-		function gap(a, b) { if (b > kill && a < restart && b - a > best) { best = b - a; from = a; to = b } }
+	awk -F, -v kill="$1" -v restart="$2" -v clip="${3:-0}" -v end="$MEASURED_MS" '
+		function gap(a, b) {
+			if (clip) { a = a < kill ? kill : a; b = b > restart ? restart : b }
+			if (b > kill && a < restart && b - a > best) { best = b - a; from = a; to = b } }
 		NR > 1 && $6 != "" { gap(prev, $6 + 0); prev = $7 + 0 }
 		END { gap(prev, end); printf "%.0f %.0f %.0f\n", best, from, to }' "$WORK/series.csv"
 }
@@ -435,7 +439,7 @@ recovery_table() {
 		restart=$to
 		[[ -n ${EV_MS[k + 1]:-} ]] && restart=$(offset_ms "${EV_MS[k + 1]}")
 		read -r base low rec errs < <(recovery "$from" "$restart" "$to")
-		read -r gap _ < <(unavailable "$from" "$to")
+		read -r gap _ < <(unavailable "$from" "$to" clip)
 		echo "| $(event_label "$k") | $(secs "$from") s | $base | $low% |" \
 			"$([[ $rec == - ]] && echo "not by the next fault" || echo "$rec ms") | $gap ms | $errs |"
 		echo "$k,${EV_WHAT[k]},${EV_SERVER[k]// /+},$from,$base,$low,${rec/-/},$gap,$errs" >>"$WORK/recovery.csv"
@@ -555,7 +559,7 @@ report() {
 		"300 ms centred on it; \"back\" when, having fallen below ${RECOVERED_PCT}% of its mean over the" \
 		"$((BASELINE_MS / 1000)) s before the fault (before the restart), it first reaches that again (0 ms: it" \
 		"did not fall below); lowest: the lowest throughput until the next fault (a restart's dip included); writes" \
-		"unavailable: the longest stretch without a successful setData in that window."
+		"unavailable: the longest stretch without a successful setData within that window."
 	echo
 	recovery_table
 	echo

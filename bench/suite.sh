@@ -231,23 +231,30 @@ bench_csv() {
 }
 
 # Part 5: the ceiling server, the same load at every ratio.
-run_ceiling() {
-	local port ratio deadline
-	progress "2/5 ceiling: ringkeeper-ceiling, ${#RATIOS[@]} ratios x ${WARMUP}+${DURATION} s"
-	port=$(free_port) || { part_failed "ceiling"; return; }
-	"$CEILING_BIN" --port "$port" --value-size "$VALUE_SIZE" >"$RAW/ceiling.log" 2>&1 </dev/null &
+# start_ceiling: ringkeeper-ceiling on a free port (CEILING_PORT), as
+# SERVER_PID; 1 if it does not answer srvr.
+start_ceiling() {
+	local deadline
+	CEILING_PORT=$(free_port) || return 1
+	"$CEILING_BIN" --port "$CEILING_PORT" --value-size "$VALUE_SIZE" >>"$RAW/ceiling.log" 2>&1 </dev/null &
 	SERVER_PID=$!
 	deadline=$((SECONDS + 10))
-	until fourlw "$port" srvr | grep -q '^Mode:'; do
+	until fourlw "$CEILING_PORT" srvr | grep -q '^Mode:'; do
 		if ((SECONDS > deadline)) || ! kill -0 "$SERVER_PID" 2>/dev/null; then
-			log "suite.sh: ringkeeper-ceiling did not answer on port $port"
-			part_failed "ceiling"
+			log "suite.sh: ringkeeper-ceiling did not answer on port $CEILING_PORT"
 			stop_pid "$SERVER_PID"
 			SERVER_PID=
-			return
+			return 1
 		fi
 		sleep 0.05
 	done
+}
+
+run_ceiling() {
+	local ratio port
+	progress "2/5 ceiling: ringkeeper-ceiling, ${#RATIOS[@]} ratios x ${WARMUP}+${DURATION} s"
+	start_ceiling || { part_failed "ceiling"; return; }
+	port=$CEILING_PORT
 	for ratio in "${RATIOS[@]}"; do
 		log "      read ratio $ratio"
 		bench_csv "$WORK/ceiling-$ratio.csv" "$ratio" "127.0.0.1:$port" --duration "$DURATION" ||
@@ -267,7 +274,8 @@ latency_rate() {
 		echo "$LATENCY_RATE_DEFAULT"
 }
 
-# Part 3: open loop at a fixed rate, each server standalone.
+# Part 3: open loop at a fixed rate, each server standalone, then the
+# ceiling: the latency this machine and load generator add by themselves.
 run_latency() {
 	local t rate ZK_HEAP=${ZK_HEAP:-1g}
 	rate=$(latency_rate)
@@ -285,6 +293,15 @@ run_latency() {
 			--duration "$LATENCY_S" --rate "$rate" --inflight 64 || part_failed "latency, $t"
 		ens_stop_all
 	done
+	progress "3/5 latency: the ceiling, the same"
+	if start_ceiling; then
+		bench_csv "$WORK/latency-ceiling.csv" "$LATENCY_READ_RATIO" "127.0.0.1:$CEILING_PORT" \
+			--duration "$LATENCY_S" --rate "$rate" --inflight 64 || part_failed "latency, ceiling"
+		stop_pid "$SERVER_PID"
+		SERVER_PID=
+	else
+		part_failed "latency, ceiling"
+	fi
 }
 
 # ---- the series as CSV ---------------------------------------------------------------
@@ -320,7 +337,7 @@ write_latency_csv() {
 	local t
 	{
 		echo "target,offered_ops_s,read_ratio,$COLS"
-		for t in ringkeeper zookeeper; do
+		for t in ringkeeper zookeeper ceiling; do
 			[[ -s $WORK/latency-$t.csv ]] && pick_cols "$t,$(cat "$WORK/latency.rate"),$LATENCY_READ_RATIO" <"$WORK/latency-$t.csv"
 		done
 	} >"$OUT_DIR/latency.csv"
@@ -355,6 +372,14 @@ grp() { # 1234567.8 -> 1,234,568
 
 ratio_of() { # a b: "a/b" with two decimals, or "-"
 	awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else printf "-" }'
+}
+
+server_name() { # ringkeeper -> Ringkeeper
+	case $1 in
+	ringkeeper) echo Ringkeeper ;;
+	zookeeper) echo "Apache ZooKeeper" ;;
+	ceiling) echo "ceiling (does nothing)" ;;
+	esac
 }
 
 ms() { awk -v u="$1" 'BEGIN { if (u == "") printf "-"; else printf "%.2f", u / 1000 }'; }
@@ -456,16 +481,16 @@ plot_latency() {
 	local png="$OUT_DIR/latency.png" dat="$WORK/latency.dat"
 	command -v gnuplot >/dev/null && [[ $(wc -l <"$OUT_DIR/latency.csv" 2>/dev/null) -ge 2 ]] || return 0
 	{
-		for t in ringkeeper zookeeper; do
+		for t in ringkeeper zookeeper ceiling; do
 			[[ -n $(lat "$t" ops_per_s) ]] || continue
 			local name
-			name=$([[ $t == ringkeeper ]] && echo Ringkeeper || echo ZooKeeper)
+			name=$(server_name "$t" | sed 's/Apache //; s/ (does nothing)//')
 			echo "\"$name getData\" $(ms "$(lat "$t" read_p50_us)") $(ms "$(lat "$t" read_p99_us)") $(ms "$(lat "$t" read_p999_us)")"
 			echo "\"$name setData\" $(ms "$(lat "$t" write_p50_us)") $(ms "$(lat "$t" write_p99_us)") $(ms "$(lat "$t" write_p999_us)")"
 		done
 	} >"$dat"
 	gnuplot <<EOF 2>"$WORK/gnuplot-latency.err" || { log "suite.sh: gnuplot failed:"; sed 's/^/  /' "$WORK/gnuplot-latency.err" >&2; }
-set terminal pngcairo size 1000,500 font ",10" noenhanced
+set terminal pngcairo size 1100,500 font ",10" noenhanced
 set output "$png"
 set title "Latency at $(grp "$(cat "$WORK/latency.rate")") ops/s offered, $(label "$LATENCY_READ_RATIO"), standalone (open loop)"
 set ylabel "ms (log scale)"
@@ -525,7 +550,7 @@ targets() {
 	rr=$(lat ringkeeper read_p99_us) rw=$(lat ringkeeper write_p99_us) zr=$(lat zookeeper read_p99_us) zw=$(lat zookeeper write_p99_us)
 	local okr okw
 	okr=$(ge "$(ratio_of "$zr" "$rr")" "$T_P99") okw=$(ge "$(ratio_of "$zw" "$rw")" "$T_P99")
-	why="p99 getData / setData: Ringkeeper $(ms "$rr") / $(ms "$rw") ms, ZooKeeper $(ms "$zr") / $(ms "$zw") ms$busy"
+	why="p99 getData / setData: Ringkeeper $(ms "$rr") / $(ms "$rw") ms, ZooKeeper $(ms "$zr") / $(ms "$zw") ms; the do-nothing ceiling's own p99 at this rate: $(ms "$(lat ceiling read_p99_us)") ms$busy"
 	target_row "standalone p99 at 90% reads <= 1/${T_P99} of ZooKeeper's (each op type, open loop)" \
 		"$( [[ -n $rr && -n $zr ]] && echo "getData 1/$(ratio_of "$zr" "$rr"), setData 1/$(ratio_of "$zw" "$rw")" || echo -)" \
 		"$((okr && okw))" "$why"
@@ -615,9 +640,9 @@ latency_table() {
 	local t
 	echo "| server | offered | achieved | getData p50 / p99 / p99.9 | setData p50 / p99 / p99.9 |"
 	echo "|---|---:|---:|---:|---:|"
-	for t in ringkeeper zookeeper; do
+	for t in ringkeeper zookeeper ceiling; do
 		[[ -n $(lat "$t" ops_per_s) ]] || continue
-		echo "| $([[ $t == ringkeeper ]] && echo Ringkeeper || echo 'Apache ZooKeeper') | $(grp "$(cat "$WORK/latency.rate")") ops/s |" \
+		echo "| $(server_name "$t") | $(grp "$(cat "$WORK/latency.rate")") ops/s |" \
 			"$(grp "$(lat "$t" ops_per_s)") ops/s |" \
 			"$(ms "$(lat "$t" read_p50_us)") / $(ms "$(lat "$t" read_p99_us)") / $(ms "$(lat "$t" read_p999_us)") ms |" \
 			"$(ms "$(lat "$t" write_p50_us)") / $(ms "$(lat "$t" write_p99_us)") / $(ms "$(lat "$t" write_p999_us)") ms |"
@@ -626,7 +651,9 @@ latency_table() {
 	echo "ringkeeper-bench --rate: requests issued on a fixed schedule whatever the replies," \
 		"$SESSIONS sessions, latency from each request's scheduled time (no coordinated omission);" \
 		"the rate is ${LATENCY_SHARE}% of the lower standalone closed-loop figure at" \
-		"$(label "$LATENCY_READ_RATIO") in part 1, so below both servers' saturation; ${LATENCY_S} s measured."
+		"$(label "$LATENCY_READ_RATIO") in part 1, so below both servers' saturation; ${LATENCY_S} s measured." \
+		"The ceiling's row is what this machine and load generator add by themselves: a server's" \
+		"tail can be no shorter."
 }
 
 memory_table() {
