@@ -501,6 +501,7 @@ set style fill solid 0.8 border -1
 set key top left
 set grid ytics
 set yrange [0.01:*]
+set xrange [-0.6:$(($(wc -l <"$dat") - 1)).6]
 plot "$dat" using 2:xtic(1) title "p50" lc rgb '#a6cee3', '' using 3 title "p99" lc rgb '#1f78b4', '' using 4 title "p99.9" lc rgb '#08306b'
 EOF
 }
