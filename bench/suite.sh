@@ -541,7 +541,7 @@ targets() {
 	target_row "standalone reads >= ${T_READS}x" "${x}x ($(grp "$rk") vs $(grp "$zk") getData/s)" "$(ge "$x" "$T_READS")" "$why"
 	rk=$(tp ringkeeper 1 0.9 ops_per_s) zk=$(tp zookeeper 1 0.9 ops_per_s)
 	x=$(ratio_of "$rk" "$zk")
-	why="reads queue behind their session's pending setData (ZooKeeper's order), so the mix follows write latency: setData p50 $(ms "$(tp ringkeeper 1 0.9 write_p50_us)") vs $(ms "$(tp zookeeper 1 0.9 write_p50_us)") ms (a 4 KiB O_DSYNC write: $SYNC_MS ms)$busy"
+	why="a read behind its session's pending setData waits, and the session's later requests wait behind it (ZooKeeper's order), so the mix goes at the pace of write latency: setData p50 $(ms "$(tp ringkeeper 1 0.9 write_p50_us)") vs $(ms "$(tp zookeeper 1 0.9 write_p50_us)") ms (a 4 KiB O_DSYNC write: $SYNC_MS ms)$busy"
 	target_row "standalone 90% reads >= ${T_MIX}x" "${x}x ($(grp "$rk") vs $(grp "$zk") ops/s)" "$(ge "$x" "$T_MIX")" "$why"
 	rk=$(tp ringkeeper 1 0.0 ops_per_s) zk=$(tp zookeeper 1 0.0 ops_per_s)
 	x=$(ratio_of "$rk" "$zk")
